@@ -1,0 +1,195 @@
+"""SQL for items: every query on the items table lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from app.models import ACTIVE_STATUSES, Item, ItemStatus, Note, Tag, item_tags, utcnow
+
+
+def get_item(session: Session, item_id: int, *, with_relations: bool = False) -> Item | None:
+    stmt = select(Item).where(Item.id == item_id)
+    if with_relations:
+        stmt = stmt.options(selectinload(Item.tags), selectinload(Item.file))
+    return session.scalars(stmt).first()
+
+
+def find_existing_item(
+    session: Session, *, canonical_url: str, arxiv_id: str | None = None, doi: str | None = None
+) -> Item | None:
+    """The item this identity already names, by canonical URL, arXiv id or DOI."""
+    conditions = [Item.canonical_url == canonical_url]
+    if arxiv_id:
+        conditions.append(Item.arxiv_id == arxiv_id)
+    if doi:
+        conditions.append(Item.doi == doi)
+    return session.scalars(select(Item).where(or_(*conditions)).order_by(Item.id).limit(1)).first()
+
+
+def add_item(session: Session, item: Item) -> Item:
+    session.add(item)
+    session.flush()
+    return item
+
+
+def delete_item(session: Session, item: Item) -> None:
+    session.delete(item)
+    session.flush()
+
+
+@dataclass(slots=True)
+class ItemListFilter:
+    kind: str | None = None
+    tag: str | None = None  # a tag name: matches itself and its children ("ml" finds "ml/rl")
+    read_state: str | None = None
+    starred: bool | None = None
+    status: str | None = None
+    sort: str = "saved_desc"  # saved_desc | saved_asc | published_desc | title
+    limit: int = 50
+    offset: int = 0
+
+
+SORTS = {
+    "saved_desc": (Item.saved_at.desc(), Item.id.desc()),
+    "saved_asc": (Item.saved_at.asc(), Item.id.asc()),
+    "published_desc": (Item.published_at.desc(), Item.id.desc()),
+    "title": (Item.title.asc(), Item.id.asc()),
+}
+
+
+def _filtered(stmt, flt: ItemListFilter):
+    if flt.kind:
+        stmt = stmt.where(Item.kind == flt.kind)
+    if flt.read_state:
+        stmt = stmt.where(Item.read_state == flt.read_state)
+    if flt.starred is not None:
+        stmt = stmt.where(Item.starred.is_(flt.starred))
+    if flt.status:
+        stmt = stmt.where(Item.status == flt.status)
+    if flt.tag:
+        key = flt.tag.strip().lower()
+        tag_ids = select(Tag.id).where(or_(Tag.name_key == key, Tag.name_key.startswith(key + "/")))
+        stmt = stmt.where(
+            Item.id.in_(select(item_tags.c.item_id).where(item_tags.c.tag_id.in_(tag_ids)))
+        )
+    return stmt
+
+
+def list_items(session: Session, flt: ItemListFilter) -> list[Item]:
+    """A page of items with tags and files loaded (a fixed number of queries for any page size)."""
+    stmt = _filtered(select(Item), flt).order_by(*SORTS.get(flt.sort, SORTS["saved_desc"]))
+    stmt = stmt.limit(flt.limit).offset(flt.offset)
+    stmt = stmt.options(selectinload(Item.tags), selectinload(Item.file))
+    return list(session.scalars(stmt))
+
+
+def count_items(session: Session, flt: ItemListFilter) -> int:
+    return session.scalar(_filtered(select(func.count(Item.id)), flt)) or 0
+
+
+def note_counts(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
+    if not item_ids:
+        return {}
+    rows = session.execute(
+        select(Note.item_id, func.count(Note.id))
+        .where(Note.item_id.in_(item_ids), Note.deleted_at.is_(None))
+        .group_by(Note.item_id)
+    )
+    return {item_id: n for item_id, n in rows}
+
+
+def get_items_by_ids(session: Session, item_ids: Sequence[int]) -> dict[int, Item]:
+    if not item_ids:
+        return {}
+    stmt = select(Item).where(Item.id.in_(item_ids)).options(selectinload(Item.tags), selectinload(Item.file))
+    return {item.id: item for item in session.scalars(stmt)}
+
+
+def all_item_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Item.id).order_by(Item.id)))
+
+
+# Job bookkeeping ---------------------------------------------------------------------------------
+
+
+def claim_item(session: Session, item_id: int, owner: str, lease: timedelta) -> Item | None:
+    """Take the item's lease if nobody holds a live one; returns the item or None.
+
+    One UPDATE decides, so two workers that receive the same job never both run it.
+    """
+    now = utcnow()
+    result = session.execute(
+        update(Item)
+        .where(
+            Item.id == item_id,
+            Item.status.not_in([ItemStatus.ready, ItemStatus.failed]),
+            or_(Item.lease_until.is_(None), Item.lease_until < now, Item.lease_owner == owner),
+        )
+        .values(lease_owner=owner, lease_until=now + lease, attempts=Item.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    session.expire_all()
+    return get_item(session, item_id)
+
+
+def renew_lease(session: Session, item_id: int, owner: str, lease: timedelta) -> bool:
+    result = session.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.lease_owner == owner)
+        .values(lease_until=utcnow() + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def release_lease(session: Session, item_id: int, owner: str) -> None:
+    session.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def set_status(session: Session, item_id: int, status: str, *, error: str | None = None) -> None:
+    values: dict = {"status": status}
+    if error is not None:
+        values["error"] = error
+    session.execute(
+        update(Item).where(Item.id == item_id).values(**values).execution_options(synchronize_session=False)
+    )
+
+
+def mark_enqueued(session: Session, item_ids: Sequence[int], when: datetime | None = None) -> None:
+    if item_ids:
+        session.execute(
+            update(Item)
+            .where(Item.id.in_(item_ids))
+            .values(enqueued_at=when or utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+def items_needing_a_job(session: Session, *, requeue_after: timedelta, limit: int = 200) -> list[int]:
+    """Items whose job was lost.
+
+    - queued, never handed to the broker (it was down) or handed over long ago and not picked up;
+    - being worked on, but the lease expired (the worker died) and nobody re-enqueued it since.
+    """
+    now = utcnow()
+    free = Item.lease_until.is_(None) | (Item.lease_until < now)
+    queued = (Item.status == ItemStatus.queued) & free & (
+        Item.enqueued_at.is_(None) | (Item.enqueued_at < now - requeue_after)
+    )
+    abandoned = Item.status.in_(list(ACTIVE_STATUSES)) & free & (
+        Item.enqueued_at.is_(None) | Item.lease_until.is_(None) | (Item.enqueued_at < Item.lease_until)
+    )
+    stmt = select(Item.id).where(or_(queued, abandoned)).order_by(Item.id).limit(limit)
+    return list(session.scalars(stmt))

@@ -1,0 +1,64 @@
+"""SQL for the owner account, API tokens and browser sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from app.models import ApiToken, User, WebSession, utcnow
+
+
+def get_owner(session: Session) -> User | None:
+    return session.scalars(select(User).order_by(User.id).limit(1)).first()
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def add_user(session: Session, user: User) -> User:
+    session.add(user)
+    session.flush()
+    return user
+
+
+def add_token(session: Session, token: ApiToken) -> ApiToken:
+    session.add(token)
+    session.flush()
+    return token
+
+
+def get_active_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
+    stmt = select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+    return session.scalars(stmt).first()
+
+
+def list_tokens(session: Session, user_id: int) -> list[ApiToken]:
+    stmt = select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
+    return list(session.scalars(stmt))
+
+
+def revoke_token(session: Session, user_id: int, token_id: int) -> bool:
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def add_web_session(session: Session, web_session: WebSession) -> WebSession:
+    session.add(web_session)
+    session.flush()
+    return web_session
+
+
+def get_live_web_session(session: Session, token_hash: str, now: datetime) -> WebSession | None:
+    stmt = select(WebSession).where(WebSession.token_hash == token_hash, WebSession.expires_at > now)
+    return session.scalars(stmt).first()
+
+
+def delete_web_session(session: Session, token_hash: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.token_hash == token_hash))
