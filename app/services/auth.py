@@ -1,0 +1,128 @@
+"""The owner account, passwords (argon2), API tokens and browser sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
+
+from app.models import ApiToken, User, WebSession, utcnow
+from app.repo import users as users_repo
+
+SESSION_LIFETIME = timedelta(days=30)
+MIN_PASSWORD_LENGTH = 8
+TOKEN_PREFIX = "lct_"
+
+_hasher = PasswordHasher()
+
+
+class AuthError(ValueError):
+    """A refusal worth showing the user as it is."""
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def owner_exists(session: Session) -> bool:
+    return users_repo.get_owner(session) is not None
+
+
+def create_owner(session: Session, password: str, username: str = "owner") -> User:
+    if owner_exists(session):
+        raise AuthError("The owner account already exists.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    return users_repo.add_user(session, User(username=username, password_hash=hash_password(password)))
+
+
+def ensure_owner_from_settings(session: Session, password: str) -> User | None:
+    """On start: create the owner from LECTERN_PASSWORD when there is none yet."""
+    owner = users_repo.get_owner(session)
+    if owner is None and password:
+        owner = create_owner(session, password)
+    return owner
+
+
+def check_login(session: Session, password: str) -> User | None:
+    owner = users_repo.get_owner(session)
+    if owner is None or not verify_password(owner.password_hash, password):
+        return None
+    return owner
+
+
+# API tokens ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class NewToken:
+    token: ApiToken
+    plaintext: str  # shown once, never stored
+
+
+def create_api_token(session: Session, user: User, name: str) -> NewToken:
+    name = name.strip()
+    if not name:
+        raise AuthError("A token needs a name.")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = users_repo.add_token(
+        session, ApiToken(user_id=user.id, name=name[:128], token_hash=sha256_hex(plaintext))
+    )
+    return NewToken(token=token, plaintext=plaintext)
+
+
+def user_for_api_token(session: Session, plaintext: str) -> User | None:
+    """The token's owner, or None. Lookup is by SHA-256 (constant-time compare on the digest)."""
+    digest = sha256_hex(plaintext)
+    token = users_repo.get_active_token_by_hash(session, digest)
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        return None
+    return users_repo.get_user(session, token.user_id)
+
+
+# Browser sessions ---------------------------------------------------------------------------------
+
+
+def start_web_session(session: Session, user: User) -> str:
+    """A fresh session id on every login; returns the cookie value."""
+    plaintext = secrets.token_urlsafe(32)
+    users_repo.add_web_session(
+        session,
+        WebSession(user_id=user.id, token_hash=sha256_hex(plaintext), expires_at=utcnow() + SESSION_LIFETIME),
+    )
+    return plaintext
+
+
+def user_for_web_session(session: Session, cookie: str) -> User | None:
+    live = users_repo.get_live_web_session(session, sha256_hex(cookie), utcnow())
+    return users_repo.get_user(session, live.user_id) if live else None
+
+
+def end_web_session(session: Session, cookie: str) -> None:
+    users_repo.delete_web_session(session, sha256_hex(cookie))
+
+
+def csrf_token_for(secret_key: str, session_cookie: str) -> str:
+    """The CSRF token bound to a browser session (HMAC of its id)."""
+    return hmac.new(secret_key.encode(), b"csrf:" + session_cookie.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_token_valid(secret_key: str, session_cookie: str, token: str) -> bool:
+    return bool(token) and hmac.compare_digest(csrf_token_for(secret_key, session_cookie), token)
