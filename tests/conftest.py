@@ -1,0 +1,5 @@
+pytest_plugins = [
+    "tests.fixtures.meili",
+    "tests.fixtures.fakeweb",
+    "tests.fixtures.app",
+]

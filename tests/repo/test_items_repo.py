@@ -1,0 +1,96 @@
+"""Item queries against SQLite and PostgreSQL: dedupe lookups, leases, the sweeper's query."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from app.models import Item, ItemStatus, utcnow
+from app.repo import items as items_repo
+from app.repo import tags as tags_repo
+from app.repo.items import ItemListFilter
+
+
+def _item(n: int, **kw) -> Item:
+    return Item(url=f"https://example.org/{n}", canonical_url=f"https://example.org/{n}", authors=[], extra={}, **kw)
+
+
+def test_canonical_url_and_external_ids_are_unique(db_factory):
+    with db_factory() as s:
+        items_repo.add_item(s, _item(1, arxiv_id="2502.09992"))
+        s.commit()
+    for dup in (_item(1), _item(2, arxiv_id="2502.09992")):
+        with db_factory() as s, pytest.raises(IntegrityError):
+            items_repo.add_item(s, dup)
+    with db_factory() as s:  # several items without ids are fine (NULLs do not collide)
+        items_repo.add_item(s, _item(3))
+        items_repo.add_item(s, _item(4))
+        s.commit()
+        assert items_repo.find_existing_item(s, canonical_url="x", arxiv_id="2502.09992").id == 1
+
+
+def test_only_one_worker_can_claim_an_item(db_factory):
+    with db_factory() as s:
+        item_id = items_repo.add_item(s, _item(1)).id
+        s.commit()
+    lease = timedelta(seconds=30)
+    with db_factory() as s:
+        first = items_repo.claim_item(s, item_id, "worker-a", lease)
+        s.commit()
+    with db_factory() as s:
+        second = items_repo.claim_item(s, item_id, "worker-b", lease)
+        s.commit()
+    assert first is not None and first.attempts == 1
+    assert second is None
+
+
+def test_expired_lease_lets_another_worker_claim_and_counts_the_attempt(db_factory):
+    with db_factory() as s:
+        item = items_repo.add_item(s, _item(1, status=ItemStatus.extracting))
+        item.lease_owner, item.lease_until, item.attempts = "dead", utcnow() - timedelta(seconds=1), 1
+        s.commit()
+        item_id = item.id
+    with db_factory() as s:
+        claimed = items_repo.claim_item(s, item_id, "worker-b", timedelta(seconds=30))
+        s.commit()
+    assert claimed is not None and claimed.attempts == 2 and claimed.lease_owner == "worker-b"
+
+
+def test_ready_items_are_never_claimed_again(db_factory):
+    with db_factory() as s:
+        item_id = items_repo.add_item(s, _item(1, status=ItemStatus.ready)).id
+        s.commit()
+        assert items_repo.claim_item(s, item_id, "w", timedelta(seconds=5)) is None
+
+
+def test_sweeper_finds_lost_jobs_and_leaves_live_ones(db_factory):
+    now = utcnow()
+    with db_factory() as s:
+        never_sent = items_repo.add_item(s, _item(1, status=ItemStatus.queued))
+        sent_now = items_repo.add_item(s, _item(2, status=ItemStatus.queued, enqueued_at=now))
+        sent_long_ago = items_repo.add_item(s, _item(3, status=ItemStatus.queued, enqueued_at=now - timedelta(hours=1)))
+        dead = items_repo.add_item(s, _item(4, status=ItemStatus.fetching, enqueued_at=now - timedelta(minutes=2),
+                                             lease_owner="dead", lease_until=now - timedelta(seconds=5)))
+        alive = items_repo.add_item(s, _item(5, status=ItemStatus.extracting, enqueued_at=now - timedelta(minutes=2),
+                                              lease_owner="w", lease_until=now + timedelta(seconds=30)))
+        dead_requeued = items_repo.add_item(s, _item(6, status=ItemStatus.fetching, enqueued_at=now,
+                                                      lease_owner="dead", lease_until=now - timedelta(seconds=5)))
+        items_repo.add_item(s, _item(7, status=ItemStatus.ready))
+        s.commit()
+        found = items_repo.items_needing_a_job(s, requeue_after=timedelta(minutes=5))
+    assert set(found) == {never_sent.id, sent_long_ago.id, dead.id}
+    assert sent_now.id not in found and alive.id not in found and dead_requeued.id not in found
+
+
+def test_tag_filter_matches_children_and_is_case_insensitive(db_factory):
+    with db_factory() as s:
+        a, b, c = (items_repo.add_item(s, _item(n)) for n in (1, 2, 3))
+        tags_repo.add_tags_to_item(s, a.id, tags_repo.get_or_create_tags(s, ["ML/Diffusion"]))
+        tags_repo.add_tags_to_item(s, b.id, tags_repo.get_or_create_tags(s, ["ml"]))
+        tags_repo.add_tags_to_item(s, c.id, tags_repo.get_or_create_tags(s, ["mlops"]))
+        s.commit()
+        ids = {i.id for i in items_repo.list_items(s, ItemListFilter(tag="ML"))}
+        assert ids == {a.id, b.id}
+        assert len(tags_repo.get_or_create_tags(s, ["ml/diffusion", " ML / Diffusion "])) == 1
