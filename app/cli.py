@@ -1,0 +1,169 @@
+"""The `lectern` command: serve, worker, migrate, reindex, check, token."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+import click
+
+from app.config import Settings
+
+
+def _settings(**overrides) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values) if values else Settings()
+
+
+@click.group()
+def main() -> None:
+    """Lectern: a self-hosted library for papers, tweets and blog notes."""
+    logging.basicConfig(level=os.environ.get("LECTERN_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind (default 8000).")
+@click.option("--no-worker", is_flag=True, help="Do not start a worker process (production runs it apart).")
+def serve(host: str | None, port: int | None, no_worker: bool) -> None:
+    """Run the web app and, unless --no-worker, a Celery worker process beside it."""
+    import uvicorn
+
+    from app.db import make_engine
+    from app.main import create_app
+    from app.migrate import upgrade_database
+
+    settings = _settings(host=host, port=port)
+    settings.ensure_data_dir()
+    engine = make_engine(settings)
+    upgrade_database(engine)
+    engine.dispose()
+    worker: subprocess.Popen | None = None
+    if not no_worker:
+        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], start_new_session=True)
+        click.echo(f"Started the worker (pid {worker.pid}).", err=True)
+    try:
+        click.echo(f"Lectern on http://{settings.host}:{settings.port}  (data in {settings.data_dir.resolve()})", err=True)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                    access_log=False)
+    finally:
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+
+
+@main.command()
+@click.option("--concurrency", type=int, default=None, help="Worker processes (default from settings).")
+@click.option("--no-beat", is_flag=True, help="Do not run the sweeper schedule in this worker.")
+def worker(concurrency: int | None, no_beat: bool) -> None:
+    """Run a Celery worker (with the sweeper schedule embedded)."""
+    from app.db import make_engine
+    from app.migrate import upgrade_database
+    from worker.celery_app import make_celery
+
+    settings = _settings()
+    settings.ensure_data_dir()
+    engine = make_engine(settings)
+    upgrade_database(engine)
+    engine.dispose()
+    app = make_celery(settings)
+    argv = [
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency or settings.worker_concurrency}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        f"--hostname=lectern-{os.getpid()}@%h",
+    ]
+    if not no_beat:
+        argv += ["--beat", f"--schedule={os.path.join(tempfile.gettempdir(), f'lectern-beat-{os.getpid()}')}"]
+    app.worker_main(argv)
+
+
+@main.command()
+def migrate() -> None:
+    """Upgrade the database schema to the latest version."""
+    from app.db import make_engine
+    from app.migrate import upgrade_database
+
+    settings = _settings()
+    upgrade_database(make_engine(settings))
+    click.echo("Database is up to date.")
+
+
+@main.command()
+def reindex() -> None:
+    """Rebuild the search index from the database (after an engine upgrade, or to fix drift)."""
+    from app.db import make_engine, make_session_factory
+    from app.search.factory import make_search_backend
+    from app.services.indexing import reindex_all
+
+    settings = _settings()
+    factory = make_session_factory(make_engine(settings))
+    backend = make_search_backend(settings)
+    with click.progressbar(length=1, label="Reindexing", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        count = reindex_all(factory, backend, progress=progress)
+    click.echo(f"Indexed {count} items into the {settings.search_backend} backend.")
+
+
+@main.command()
+def check() -> None:
+    """Report items missing from the search index (and index entries with no item)."""
+    from app.db import make_engine, make_session_factory
+    from app.search.factory import make_search_backend
+    from app.services.indexing import missing_from_index
+
+    settings = _settings()
+    factory = make_session_factory(make_engine(settings))
+    missing, stray = missing_from_index(factory, make_search_backend(settings))
+    click.echo(f"items missing from the index: {len(missing)} {missing[:20] if missing else ''}".rstrip())
+    click.echo(f"index entries without an item: {len(stray)} {stray[:20] if stray else ''}".rstrip())
+    if missing or stray:
+        click.echo("Run `lectern reindex` to fix them.")
+        sys.exit(1)
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.argument("name")
+def token_create(name: str) -> None:
+    """Create an API token; prints only the token, once."""
+    from app.db import make_engine, make_session_factory
+    from app.migrate import upgrade_database
+    from app.repo.users import get_owner
+    from app.services import auth as auth_service
+
+    settings = _settings()
+    engine = make_engine(settings)
+    upgrade_database(engine)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        owner = get_owner(session) or auth_service.ensure_owner_from_settings(session, settings.password)
+        if owner is None:
+            raise click.ClickException(
+                "There is no owner account yet: open Lectern in a browser to set the password, "
+                "or set LECTERN_PASSWORD."
+            )
+        new = auth_service.create_api_token(session, owner, name)
+        session.commit()
+    click.echo(new.plaintext)
+
+
+if __name__ == "__main__":
+    main()
