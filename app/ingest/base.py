@@ -38,6 +38,7 @@ class Identity:
     arxiv_id: str | None = None  # without version, e.g. "2502.09992" or "hep-th/9901001"
     doi: str | None = None  # lower-cased, e.g. "10.1145/3600006.3613165"
     site: str = ""
+    tweet_id: str | None = None  # an X status id; the same tweet under any handle spelling
 
 
 @dataclass(slots=True)
