@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, make_session_factory
+from worker.broker import embedded_broker_url
+from worker.broker import register as register_embedded_broker
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,16 @@ class WorkerContext:
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("lectern", broker=settings.effective_broker_url, set_as_current=False)
+    broker_url = settings.effective_broker_url
     transport_options: dict = {}
-    if settings.effective_broker_url.startswith("sqla+"):
+    if broker_url.startswith(("sqla+", "sqlite")):
+        register_embedded_broker()
+        broker_url = embedded_broker_url(broker_url)
         transport_options["polling_interval"] = settings.broker_polling_interval
     else:
         transport_options["socket_connect_timeout"] = 2
         transport_options["socket_timeout"] = 5
+    app = Celery("lectern", set_as_current=False)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -70,6 +75,7 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        broker_url=broker_url,
         broker_transport_options=transport_options,
         broker_connection_timeout=2,
         broker_connection_retry_on_startup=True,

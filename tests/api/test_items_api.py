@@ -1,0 +1,119 @@
+"""The JSON API core through the ASGI app: auth, create (URL, captured text, upload), errors."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.db import make_engine, make_session_factory
+from app.services.auth import create_api_token
+from app.repo.users import get_owner
+from tests.fixtures.app import make_settings
+from tests.fixtures.fakeweb import make_test_pdf
+
+
+@pytest.fixture
+def api(db_settings, make_client) -> TestClient:
+    client = make_client(db_settings)
+    factory = make_session_factory(make_engine(db_settings))
+    with factory() as session:
+        token = create_api_token(session, get_owner(session), "tests").plaintext
+        session.commit()
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def test_requests_without_a_valid_token_get_401_json(api):
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer lct_wrong"}, {"Authorization": "Basic abc"}):
+        response = api.get("/api/v1/items/1", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_save_a_url_answers_at_once_with_a_queued_item(api):
+    response = api.post("/api/v1/items", json={"url": "https://arxiv.org/abs/2502.09992v1", "tags": ["ml/diffusion"]})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["created"] is True and body["queued"] is True
+    item = body["item"]
+    assert item["status"] == "queued" and item["kind"] == "paper" and item["arxiv_id"] == "2502.09992"
+    assert item["canonical_url"] == "https://arxiv.org/abs/2502.09992"
+    assert [t["name"] for t in item["tags"]] == ["ml/diffusion"]
+    fetched = api.get(f"/api/v1/items/{item['id']}").json()
+    assert fetched["status"] == "queued"
+
+
+def test_duplicate_save_answers_200_with_the_existing_item_or_409_when_asked(api):
+    first = api.post("/api/v1/items", json={"url": "https://huggingface.co/papers/2502.09992"}).json()
+    second = api.post("/api/v1/items", json={"url": "https://arxiv.org/pdf/2502.09992v2"})
+    assert second.status_code == 200 and second.json()["created"] is False
+    assert second.json()["item"]["id"] == first["item"]["id"]
+    third = api.post("/api/v1/items?fail_on_duplicate=true", json={"url": "https://arxiv.org/abs/2502.09992"})
+    assert third.status_code == 409 and third.json()["error"]["code"] == "conflict"
+
+
+def test_captured_tweet_text_is_kept(api):
+    payload = {"url": "https://twitter.com/iiiShiguiLi/status/1900000000000000001?s=20", "kind": "tweet",
+               "text": "🎉 Our paper about Preference Optimization has been accepted to ICML 2026!",
+               "extra": {"handle": "@iiiShiguiLi"}}
+    item = api.post("/api/v1/items", json=payload).json()["item"]
+    assert item["kind"] == "tweet"
+    assert item["canonical_url"].startswith("https://x.com/")
+
+
+@pytest.mark.parametrize("payload", [{}, {"url": ""}, {"url": 5}, {"url": "x", "kind": "video"}])
+def test_invalid_bodies_get_422_with_details(api, payload):
+    response = api.post("/api/v1/items", json=payload)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_input"
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://127.0.0.1/", "javascript:alert(1)", "not a url at all"])
+def test_unsaveable_urls_get_400_with_a_message(api, url):
+    response = api.post("/api/v1/items", json={"url": url})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"]
+
+
+def test_malformed_json_is_422_not_500(api):
+    response = api.post("/api/v1/items", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_upload_a_pdf_then_the_same_bytes_again_is_one_item(api):
+    pdf = make_test_pdf(["Uploaded paper text"], title="An Uploaded Paper")
+    first = api.post("/api/v1/items", files={"file": ("paper.pdf", pdf, "application/pdf")})
+    assert first.status_code == 201, first.text
+    assert first.json()["item"]["has_pdf"] is True and first.json()["item"]["kind"] == "paper"
+    second = api.post("/api/v1/items", files={"file": ("copy.pdf", pdf, "application/pdf")})
+    assert second.status_code == 200 and second.json()["item"]["id"] == first.json()["item"]["id"]
+
+
+def test_upload_of_something_that_is_not_a_pdf_is_refused(api):
+    response = api.post("/api/v1/items", files={"file": ("evil.pdf", b"<html><script>x</script>", "application/pdf")})
+    assert response.status_code == 400 and "not a PDF" in response.json()["error"]["message"]
+
+
+def test_unknown_item_is_404_json(api):
+    response = api.get("/api/v1/items/999999")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_bodies_over_the_limit_get_413_before_parsing(tmp_path, make_client):
+    settings = make_settings(tmp_path, upload_max_bytes=1024)
+    client = make_client(settings)
+    response = client.post("/api/v1/items", content=b"x" * 5000, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_broker_down_still_saves_the_item_as_queued(tmp_path, make_client):
+    settings = make_settings(tmp_path, broker_url="redis://127.0.0.1:1/0")  # nothing listens there
+    client = make_client(settings)
+    factory = make_session_factory(make_engine(settings))
+    with factory() as session:
+        token = create_api_token(session, get_owner(session), "t").plaintext
+        session.commit()
+    response = client.post("/api/v1/items", json={"url": "https://example.org/post"},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201
+    assert response.json()["queued"] is False and response.json()["item"]["status"] == "queued"

@@ -1,0 +1,93 @@
+"""First run, log in, log out, CSRF and redirects, through the ASGI app."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from tests.fixtures.app import TEST_PASSWORD, csrf_of, login, make_settings
+
+
+class Forms(HTMLParser):
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.actions: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "form":
+            self.actions.append(dict(attrs).get("action", ""))
+
+
+def test_first_run_asks_for_a_password_then_logs_in(tmp_path, make_client):
+    client = make_client(make_settings(tmp_path, password=""))
+    first = client.get("/", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/setup"
+    page = client.get("/setup")
+    assert "/setup" in Forms(page.text).actions
+    bad = client.post("/setup", data={"password": "longpassword", "password2": "different"})
+    assert bad.status_code == 400 and "differ" in bad.text
+    ok = client.post("/setup", data={"password": "longpassword", "password2": "longpassword"}, follow_redirects=False)
+    assert ok.status_code == 303
+    assert client.get("/").status_code == 200
+    # The owner exists now: setup is closed.
+    again = client.post("/setup", data={"password": "otherpassword", "password2": "otherpassword"},
+                        follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == "/login"
+
+
+def test_wrong_password_is_refused_with_a_message(settings, make_client):
+    client = make_client(settings)
+    response = client.post("/login", data={"password": "nope", "next": "/"})
+    assert response.status_code == 401 and "Wrong password" in response.text
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("target", ["//evil.example", "/\\evil.example", "https://evil.example/", "javascript:alert(1)"])
+def test_login_never_redirects_off_site(settings, make_client, target):
+    client = make_client(settings)
+    response = client.post("/login", data={"password": TEST_PASSWORD, "next": target}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_login_returns_to_the_page_asked_for(settings, make_client):
+    client = make_client(settings)
+    bounce = client.get("/search?q=x", follow_redirects=False)
+    assert bounce.headers["location"] == "/login?next=/search%3Fq%3Dx"
+    response = client.post("/login", data={"password": TEST_PASSWORD, "next": "/search?q=x"}, follow_redirects=False)
+    assert response.headers["location"] == "/search?q=x"
+
+
+def test_login_gives_a_new_session_and_logout_ends_it(settings, make_client):
+    client = make_client(settings)
+    login(client)
+    first = client.cookies.get("lectern_session")
+    login(client)
+    second = client.cookies.get("lectern_session")
+    assert first and second and first != second
+    token = csrf_of(client)
+    client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    client.cookies.set("lectern_session", second)
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_state_changes_need_the_csrf_token(client):
+    refused = client.post("/items", data={"url": "https://example.org/a"})
+    assert refused.status_code == 403 and "expired" in refused.text
+    accepted = client.post("/items", data={"url": "https://example.org/a", "csrf_token": csrf_of(client)},
+                           follow_redirects=False)
+    assert accepted.status_code == 303
+
+
+def test_cross_site_login_post_is_refused(settings, make_client):
+    client = make_client(settings)
+    response = client.post("/login", data={"password": TEST_PASSWORD}, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert "unsafe-inline" not in response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
