@@ -81,6 +81,7 @@ class SearchResults:
     total: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)  # facet -> value -> count
     took_ms: float = 0.0
+    exhaustive: bool = True  # False when total and facet counts are estimates (very common words)
 
 
 @runtime_checkable

@@ -1,0 +1,1 @@
+"""Full-text search: the SearchBackend interface (base), query syntax (query), both engines."""

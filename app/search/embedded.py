@@ -1,0 +1,698 @@
+"""EmbeddedBackend: full-text search in a SQLite file beside the database, with FTS5. No server.
+
+The web process reads and the worker writes the same file; WAL lets a search run while a write
+is in progress. Layout:
+
+- ``items``: one row per item with the filter/facet values and the original head texts;
+  ``rowkey`` orders items newest-saved first and is the rowid of the item's FTS rows.
+- ``head`` (FTS5): title, authors, abstract, tags, notes. Small: every query ranks it first.
+- ``chunks`` (FTS5): the body and each PDF page (long ones split), plus ``ctx`` (title, authors,
+  tags again) so a word in the title and another on page 7 still find the paper. The rowid is
+  ``rowkey << 12 | chunk number``, so chunk rowids also run newest-first.
+- ``typo_keys``: the words of head texts and bodies (not PDF pages) under one deletion (two for
+  words of 9+ letters), so a typo finds its word with a few index lookups.
+
+Ranking never scores every match of a common word. Matches are taken in tiers — exact words then
+prefixes (search-as-you-type), in title/authors, then abstract/tags, then notes, then body/pages;
+then the same with typos — each tier read newest-first from FTS5 (rowid order, no scoring) until
+the page is full. Totals and facets are exact up to ``candidate_cap`` matching items and
+estimated beyond (``SearchResults.exhaustive`` is then False).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.search.base import SearchDocument, SearchHit, SearchQuery, SearchResults, SearchUnavailable
+from app.search.text import (
+    ONE_TYPO_MIN,
+    TOKEN,
+    TWO_TYPOS_MIN,
+    Matcher,
+    Term,
+    best_snippet,
+    chunks_of,
+    deletes,
+    fold,
+    highlight,
+    index_text,
+    is_cjk,
+    terms_of,
+    typo_distance,
+)
+
+SCHEMA_VERSION = "1"
+EPOCH_2000 = 946684800
+ITEM_BITS = 19  # low bits of item_id inside a rowkey
+CHUNK_BITS = 12  # chunks per item: 4096 (more are merged into the last)
+MAX_CHUNKS = 1 << CHUNK_BITS
+HEAD_PREFIX_MIN = 2  # shortest Latin prefix expanded in head texts
+CHUNK_PREFIX_MIN = 6  # ... and in body/page texts (shorter ones expand to too many words there)
+HEAD_TIERS = (
+    "{title authors}",
+    "{title authors abstract tags}",
+    "{title authors abstract tags notes}",
+)
+MAX_TYPO_CANDIDATES = 12
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    item_id INTEGER PRIMARY KEY,
+    rowkey INTEGER NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    read_state TEXT NOT NULL,
+    starred INTEGER NOT NULL,
+    has_pdf INTEGER NOT NULL,
+    year INTEGER,
+    published_ts REAL,
+    title TEXT NOT NULL,
+    abstract TEXT NOT NULL,
+    notes TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_facets ON items (kind, read_state, starred, has_pdf, year);
+CREATE INDEX IF NOT EXISTS items_published ON items (published_ts);
+CREATE TABLE IF NOT EXISTS item_tags (
+    tag TEXT NOT NULL, rowkey INTEGER NOT NULL, PRIMARY KEY (tag, rowkey)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_tags_rowkey ON item_tags (rowkey, tag);
+CREATE TABLE IF NOT EXISTS item_tag_paths (
+    path TEXT NOT NULL, rowkey INTEGER NOT NULL, PRIMARY KEY (path, rowkey)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_tag_paths_rowkey ON item_tag_paths (rowkey);
+CREATE TABLE IF NOT EXISTS item_authors (
+    word TEXT NOT NULL, rowkey INTEGER NOT NULL, PRIMARY KEY (word, rowkey)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_authors_rowkey ON item_authors (rowkey);
+CREATE TABLE IF NOT EXISTS chunk_src (
+    id INTEGER PRIMARY KEY, page INTEGER, src TEXT
+);
+CREATE TABLE IF NOT EXISTS vocab (term TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS typo_keys (
+    key TEXT NOT NULL, term TEXT NOT NULL, PRIMARY KEY (key, term)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS head USING fts5 (
+    title, authors, abstract, tags, notes,
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5 (
+    text, ctx, tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
+
+def _ts(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _base_rowkey(doc: SearchDocument) -> int:
+    seconds = int(_ts(doc.saved_at) or EPOCH_2000) - EPOCH_2000
+    seconds = min(max(seconds, 0), (1 << 31) - 1)
+    return (seconds << ITEM_BITS) | (doc.item_id & ((1 << ITEM_BITS) - 1))
+
+
+def _phrase(tokens: list[str]) -> str:
+    return '"' + " ".join(tokens) + '"'
+
+
+def tag_paths(tags: list[str]) -> set[str]:
+    """Every tag and each of its parents, folded: "ML/Diffusion" -> {"ml", "ml/diffusion"}."""
+    out: set[str] = set()
+    for tag in tags:
+        parts = [p for p in fold(tag).strip().split("/") if p]
+        for i in range(1, len(parts) + 1):
+            out.add("/".join(parts[:i]))
+    return out
+
+
+def author_words(authors: list[str]) -> set[str]:
+    return {w for a in authors for w in TOKEN.findall(fold(a))}
+
+
+def typo_keys(word: str) -> set[str]:
+    """Keys a vocabulary word is stored under: itself, one deletion, and (long words) two."""
+    keys = deletes(word) | {word}
+    if len(word) >= TWO_TYPOS_MIN:
+        keys |= {d2 for d in deletes(word) for d2 in deletes(d)}
+    return keys
+
+
+class _Plan:
+    """The FTS5 expressions for one query."""
+
+    def __init__(self, terms: list[Term], phrases: list[Term], typos: dict[int, list[str]]):
+        self.terms = terms
+        self.phrases = phrases
+        self.typos = typos
+
+    def expr(self, mode: str, *, chunk: bool) -> str:
+        """mode: exact | prefix | typo."""
+        parts: list[str] = []
+        for i, term in enumerate(self.terms):
+            base = _phrase(term.tokens)
+            alts = [base]
+            if mode in ("prefix", "typo") and term.prefix:
+                last = term.tokens[-1]
+                minimum = 1 if not last.isascii() else (CHUNK_PREFIX_MIN if chunk else HEAD_PREFIX_MIN)
+                if len(last) >= minimum:
+                    alts.append(base + "*")
+            if mode == "typo":
+                alts += [_phrase([w]) for w in self.typos.get(i, [])]
+            parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
+        parts += [_phrase(p.tokens) for p in self.phrases]
+        return " AND ".join(parts)
+
+    def modes(self) -> list[str]:
+        out = ["exact"]
+        if self.expr("prefix", chunk=False) != self.expr("exact", chunk=False):
+            out.append("prefix")
+        if self.typos:
+            out.append("typo")
+        return out
+
+    def loosest(self, *, chunk: bool) -> str:
+        return self.expr(self.modes()[-1], chunk=chunk)
+
+
+class EmbeddedBackend:
+    name = "embedded"
+
+    def __init__(self, path: Path, *, candidate_cap: int = 1000, busy_timeout: float = 10.0):
+        self.path = Path(path)
+        self.candidate_cap = candidate_cap
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # Connections ---------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA temp_store=MEMORY")
+                conn.execute("PRAGMA cache_size=-65536")
+            except sqlite3.Error as exc:
+                raise SearchUnavailable(f"cannot open the search index {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._conns:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._conns.clear()
+        self._local = threading.local()
+
+    def healthy(self) -> bool:
+        try:
+            self._conn().execute("SELECT count(*) FROM meta").fetchone()
+            return True
+        except (sqlite3.Error, SearchUnavailable):
+            return False
+
+    # Writes --------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        conn = self._conn()
+        try:
+            conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+            )
+        except sqlite3.Error as exc:
+            raise SearchUnavailable(f"cannot set up the search index: {exc}") from exc
+
+    def upsert(self, docs: list[SearchDocument]) -> None:
+        if not docs:
+            return
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                new_words: set[str] = set()
+                for doc in docs:
+                    self._delete_item(conn, doc.item_id)
+                    new_words |= self._insert(conn, doc)
+                self._add_vocab(conn, new_words)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise SearchUnavailable(f"search index write failed: {exc}") from exc
+
+    def delete(self, item_ids: list[int]) -> None:
+        if not item_ids:
+            return
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for item_id in item_ids:
+                    self._delete_item(conn, item_id)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise SearchUnavailable(f"search index write failed: {exc}") from exc
+
+    def clear(self) -> None:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for table in ("items", "item_tags", "item_tag_paths", "item_authors", "chunk_src", "vocab", "typo_keys"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("DELETE FROM head")
+            conn.execute("DELETE FROM chunks")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise SearchUnavailable(f"search index write failed: {exc}") from exc
+
+    def optimize(self) -> None:
+        """Merge FTS5 segments (after a bulk load; optional)."""
+        conn = self._conn()
+        conn.execute("INSERT INTO head (head) VALUES ('optimize')")
+        conn.execute("INSERT INTO chunks (chunks) VALUES ('optimize')")
+
+    def indexed_ids(self) -> set[int]:
+        try:
+            return {r[0] for r in self._conn().execute("SELECT item_id FROM items")}
+        except sqlite3.Error as exc:
+            raise SearchUnavailable(str(exc)) from exc
+
+    def _delete_item(self, conn: sqlite3.Connection, item_id: int) -> None:
+        row = conn.execute("SELECT rowkey FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        if row is None:
+            return
+        key = row[0]
+        lo, hi = key << CHUNK_BITS, (key << CHUNK_BITS) | (MAX_CHUNKS - 1)
+        conn.execute("DELETE FROM head WHERE rowid = ?", (key,))
+        conn.execute("DELETE FROM chunks WHERE rowid BETWEEN ? AND ?", (lo, hi))
+        conn.execute("DELETE FROM chunk_src WHERE id BETWEEN ? AND ?", (lo, hi))
+        for table in ("item_tags", "item_tag_paths", "item_authors"):
+            conn.execute(f"DELETE FROM {table} WHERE rowkey = ?", (key,))
+        conn.execute("DELETE FROM items WHERE item_id = ?", (item_id,))
+
+    def _insert(self, conn: sqlite3.Connection, doc: SearchDocument) -> set[str]:
+        key = _base_rowkey(doc)
+        mask = (1 << ITEM_BITS) - 1
+        probe = 0
+        while conn.execute("SELECT 1 FROM items WHERE rowkey = ?", (key,)).fetchone():
+            probe += 1  # same second and same low id bits: take the next free low bits
+            key = (key & ~mask) | ((doc.item_id + probe) & mask)
+        chunks = chunks_of(doc.body, doc.pages)
+        if len(chunks) > MAX_CHUNKS:
+            tail = chunks[MAX_CHUNKS - 1 :]
+            chunks = chunks[: MAX_CHUNKS - 1] + [type(tail[0])(tail[0].page, "\n".join(c.text for c in tail))]
+        conn.execute(
+            "INSERT INTO items (item_id, rowkey, kind, read_state, starred, has_pdf, year,"
+            " published_ts, title, abstract, notes, n_chunks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                doc.item_id, key, doc.kind, doc.read_state, int(doc.starred), int(doc.has_pdf),
+                doc.year, _ts(doc.published_at), doc.title, doc.abstract,
+                json.dumps(doc.notes, ensure_ascii=False), len(chunks),
+            ),
+        )
+        authors_text = index_text(" ; ".join(doc.authors))
+        tags_text = index_text(" ".join(doc.tags))
+        title_text = index_text(doc.title)
+        conn.execute(
+            "INSERT INTO head (rowid, title, authors, abstract, tags, notes) VALUES (?,?,?,?,?,?)",
+            (key, title_text, authors_text, index_text(doc.abstract), tags_text,
+             index_text("\n\n".join(doc.notes))),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO item_tags (tag, rowkey) VALUES (?, ?)", [(t, key) for t in doc.tags]
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO item_tag_paths (path, rowkey) VALUES (?, ?)",
+            [(p, key) for p in tag_paths(doc.tags)],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO item_authors (word, rowkey) VALUES (?, ?)",
+            [(w, key) for w in author_words(doc.authors)],
+        )
+        ctx = " ".join(filter(None, (title_text, authors_text, tags_text, doc.site)))
+        rows = []
+        srcs = []
+        for n, chunk in enumerate(chunks):
+            rowid = (key << CHUNK_BITS) | n
+            text = index_text(chunk.text)
+            rows.append((rowid, text, ctx))
+            srcs.append((rowid, chunk.page, chunk.text if text != chunk.text else None))
+        conn.executemany("INSERT INTO chunks (rowid, text, ctx) VALUES (?,?,?)", rows)
+        conn.executemany("INSERT INTO chunk_src (id, page, src) VALUES (?,?,?)", srcs)
+        head_words = TOKEN.findall(
+            fold(" ".join((doc.title, " ".join(doc.authors), doc.abstract, " ".join(doc.tags), *doc.notes, doc.body)))
+        )
+        return {w for w in head_words if len(w) >= ONE_TYPO_MIN - 1 and w.isalpha() and not is_cjk(w)}
+
+    def _add_vocab(self, conn: sqlite3.Connection, words_: set[str]) -> None:
+        if not words_:
+            return
+        words_ = {w for w in words_ if len(w) <= 40}
+        known: set[str] = set()
+        batch = list(words_)
+        for i in range(0, len(batch), 500):
+            part = batch[i : i + 500]
+            marks = ",".join("?" * len(part))
+            known.update(r[0] for r in conn.execute(f"SELECT term FROM vocab WHERE term IN ({marks})", part))
+        new = words_ - known
+        if not new:
+            return
+        conn.executemany("INSERT INTO vocab (term) VALUES (?)", [(w,) for w in new])
+        conn.executemany(
+            "INSERT OR IGNORE INTO typo_keys (key, term) VALUES (?, ?)",
+            [(k, w) for w in new for k in typo_keys(w)],
+        )
+
+    # Search --------------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> SearchResults:
+        started = time.perf_counter()
+        conn = self._conn()
+        try:
+            results = self._search(conn, query)
+        except sqlite3.Error as exc:
+            raise SearchUnavailable(f"search failed: {exc}") from exc
+        results.took_ms = (time.perf_counter() - started) * 1000
+        return results
+
+    def _typo_candidates(self, conn: sqlite3.Connection, term: Term) -> list[str]:
+        word = term.typo_word
+        if word is None:
+            return []
+        k = term.max_typos
+        keys = deletes(word) | {word}
+        if k >= 2:
+            keys |= {d2 for d in deletes(word) for d2 in deletes(d)}
+        keys_list = list(keys)
+        found: set[str] = set()
+        for i in range(0, len(keys_list), 500):
+            part = keys_list[i : i + 500]
+            marks = ",".join("?" * len(part))
+            found.update(r[0] for r in conn.execute(f"SELECT term FROM typo_keys WHERE key IN ({marks})", part))
+        found.discard(word)
+        scored = sorted(
+            (d, w) for w in found if (d := typo_distance(word, w, k)) <= k and not w.startswith(word)
+        )
+        return [w for _, w in scored[:MAX_TYPO_CANDIDATES]]
+
+    def _filters(self, q: SearchQuery) -> tuple[str, list]:
+        where: list[str] = []
+        params: list = []
+        if q.kinds:
+            where.append(f"i.kind IN ({','.join('?' * len(q.kinds))})")
+            params += q.kinds
+        for tag in q.tags:
+            where.append("i.rowkey IN (SELECT rowkey FROM item_tag_paths WHERE path = ?)")
+            params.append("/".join(p for p in fold(tag).split("/") if p))
+        for author in q.authors:
+            for w in TOKEN.findall(fold(author)):
+                where.append("i.rowkey IN (SELECT rowkey FROM item_authors WHERE word = ?)")
+                params.append(w)
+        if q.read_state:
+            where.append("i.read_state = ?")
+            params.append(q.read_state)
+        if q.starred is not None:
+            where.append("i.starred = ?")
+            params.append(int(q.starred))
+        if q.has_pdf is not None:
+            where.append("i.has_pdf = ?")
+            params.append(int(q.has_pdf))
+        if q.years:
+            where.append(f"i.year IN ({','.join('?' * len(q.years))})")
+            params += q.years
+        return " AND ".join(where), params
+
+    def _stream(self, conn, table: str, expr: str, filters: tuple[str, list]):
+        """Item rowkeys matching expr in table ('head' or 'chunks'), newest first."""
+        where, params = filters
+        key = "t.rowid" if table == "head" else f"(t.rowid >> {CHUNK_BITS})"
+        if where:
+            sql = (
+                f"SELECT {key} FROM {table} t JOIN items i ON i.rowkey = {key}"
+                f" WHERE {table} MATCH ? AND {where} ORDER BY t.rowid DESC"
+            )
+        else:
+            sql = f"SELECT {key} FROM {table} t WHERE {table} MATCH ? ORDER BY t.rowid DESC"
+        cur = conn.execute(sql, [expr, *params])
+        try:
+            while rows := cur.fetchmany(256):
+                for (k,) in rows:
+                    yield k
+        finally:
+            cur.close()
+
+    def _excluded(self, conn, q: SearchQuery) -> set[int]:
+        out: set[int] = set()
+        for word in q.excluded:
+            term = terms_of([word], [])[0]
+            if not term:
+                continue
+            expr = _phrase(term[0].tokens)
+            out.update(self._stream(conn, "head", expr, ("", [])))
+            out.update(self._stream(conn, "chunks", expr, ("", [])))
+        return out
+
+    def _search(self, conn: sqlite3.Connection, q: SearchQuery) -> SearchResults:
+        filters = self._filters(q)
+        terms, phrases = terms_of(q.terms, q.phrases)
+        if not terms and not phrases:
+            return self._browse(conn, q, filters, self._excluded(conn, q) if q.excluded else set())
+        typos = {i: c for i, t in enumerate(terms) if (c := self._typo_candidates(conn, t))}
+        plan = _Plan(terms, phrases, typos)
+        excluded = self._excluded(conn, q) if q.excluded else set()
+        need = q.offset + q.limit
+
+        # Candidates for total and facets (and for date sorts): newest first, capped.
+        cap = max(self.candidate_cap, need)
+        candidates: dict[int, None] = {}
+        capped = False
+        floor = None
+        for table in ("head", "chunks"):
+            count = 0
+            for key in self._stream(conn, table, plan.loosest(chunk=table == "chunks"), filters):
+                if key in excluded:
+                    continue
+                if key not in candidates:
+                    candidates[key] = None
+                    count += 1
+                    if count >= cap:
+                        capped = True
+                        floor = key if floor is None else max(floor, key)
+                        break
+        if capped:
+            kept = [k for k in candidates if k >= floor]
+            newer = conn.execute("SELECT count(*) FROM items WHERE rowkey >= ?", (floor,)).fetchone()[0]
+            everything = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+            scale = everything / max(newer, 1)
+            pool = kept
+        else:
+            scale = 1.0
+            pool = list(candidates)
+
+        # Order.
+        from_chunk: dict[int, bool] = {}
+        if q.sort == "saved":
+            ordered = sorted(pool, reverse=True)[q.offset : need]
+        elif q.sort == "published":
+            ordered = self._by_published(conn, pool)[q.offset : need]
+        else:
+            ordered = self._ranked(conn, plan, filters, excluded, need, from_chunk)[q.offset : need]
+
+        total = round(len(pool) * scale)
+        facets = self._facets(conn, pool, scale) if q.with_facets else {}
+        matcher = Matcher(terms + phrases, extra_words=[w for c in typos.values() for w in c])
+        hits = self._hits(conn, ordered, matcher, plan, from_chunk)
+        return SearchResults(hits=hits, total=total, facets=facets, exhaustive=not capped)
+
+    def _ranked(self, conn, plan: _Plan, filters, excluded: set[int], need: int, from_chunk: dict) -> list[int]:
+        seen: dict[int, None] = {}
+        modes = plan.modes()
+        groups = [[m for m in modes if m != "typo"], [m for m in modes if m == "typo"]]
+        for group in groups:
+            for tier in (*HEAD_TIERS, None):
+                for mode in group:
+                    if len(seen) >= need:
+                        return list(seen)
+                    if tier is None:
+                        stream = self._stream(conn, "chunks", plan.expr(mode, chunk=True), filters)
+                    else:
+                        expr = f"{tier} : ({plan.expr(mode, chunk=False)})"
+                        stream = self._stream(conn, "head", expr, filters)
+                    for key in stream:
+                        if key in seen or key in excluded:
+                            continue
+                        seen[key] = None
+                        from_chunk[key] = tier is None
+                        if len(seen) >= need:
+                            stream.close()
+                            break
+        return list(seen)
+
+    def _by_published(self, conn, keys: list[int]) -> list[int]:
+        if not keys:
+            return []
+        rows = conn.execute(
+            "SELECT rowkey, published_ts FROM items WHERE rowkey IN (SELECT value FROM json_each(?))",
+            (json.dumps(keys),),
+        ).fetchall()
+        rows.sort(key=lambda r: (r[1] is not None, r[1] or 0, r[0]), reverse=True)
+        return [r[0] for r in rows]
+
+    def _browse(self, conn, q: SearchQuery, filters, excluded: set[int]) -> SearchResults:
+        """No words: every item that passes the filters, newest first (or by published date)."""
+        where, params = filters
+        sql_where = f"WHERE {where}" if where else ""
+        if excluded:
+            sql_where += (" AND " if sql_where else "WHERE ") + "i.rowkey NOT IN (SELECT value FROM json_each(?))"
+            params = [*params, json.dumps(sorted(excluded))]
+        order = "i.rowkey DESC" if q.sort != "published" else "i.published_ts IS NULL, i.published_ts DESC, i.rowkey DESC"
+        keys = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT i.rowkey FROM items i {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*params, q.limit, q.offset],
+            )
+        ]
+        total = conn.execute(f"SELECT count(*) FROM items i {sql_where}", params).fetchone()[0]
+        facets: dict[str, dict[str, int]] = {}
+        if q.with_facets:
+            facets = self._facet_rows(
+                conn.execute(
+                    f"SELECT i.kind, i.read_state, i.starred, i.has_pdf, i.year, count(*) FROM items i {sql_where}"
+                    " GROUP BY 1, 2, 3, 4, 5",
+                    params,
+                ),
+                1.0,
+            )
+            facets["tags"] = {
+                tag: n
+                for tag, n in conn.execute(
+                    f"SELECT t.tag, count(*) FROM item_tags t JOIN items i ON i.rowkey = t.rowkey {sql_where}"
+                    " GROUP BY t.tag ORDER BY count(*) DESC, t.tag LIMIT 100",
+                    params,
+                )
+            }
+        hits = self._hits(conn, keys, Matcher([]), None, {})
+        return SearchResults(hits=hits, total=total, facets=facets)
+
+    @staticmethod
+    def _facet_rows(rows, scale: float) -> dict[str, dict[str, int]]:
+        out: dict[str, Counter] = {f: Counter() for f in ("kind", "read_state", "starred", "has_pdf", "year")}
+        for kind, state, starred, has_pdf, year, n in rows:
+            out["kind"][kind] += n
+            out["read_state"][state] += n
+            out["starred"]["true" if starred else "false"] += n
+            out["has_pdf"]["true" if has_pdf else "false"] += n
+            if year is not None:
+                out["year"][str(year)] += n
+        return {f: {k: max(1, round(v * scale)) for k, v in c.items()} for f, c in out.items()}
+
+    def _facets(self, conn, keys: list[int], scale: float) -> dict[str, dict[str, int]]:
+        if not keys:
+            return {f: {} for f in ("kind", "tags", "read_state", "starred", "year", "has_pdf")}
+        ids = json.dumps(keys)
+        facets = self._facet_rows(
+            conn.execute(
+                "SELECT kind, read_state, starred, has_pdf, year, count(*) FROM items"
+                " WHERE rowkey IN (SELECT value FROM json_each(?)) GROUP BY 1, 2, 3, 4, 5",
+                (ids,),
+            ),
+            scale,
+        )
+        facets["tags"] = {
+            tag: max(1, round(n * scale))
+            for tag, n in conn.execute(
+                "SELECT tag, count(*) FROM item_tags WHERE rowkey IN (SELECT value FROM json_each(?))"
+                " GROUP BY tag ORDER BY count(*) DESC, tag LIMIT 100",
+                (ids,),
+            )
+        }
+        return facets
+
+    def _hits(self, conn, keys: list[int], matcher: Matcher, plan: _Plan | None, from_chunk: dict) -> list[SearchHit]:
+        if not keys:
+            return []
+        rows = {
+            r[0]: r
+            for r in conn.execute(
+                "SELECT rowkey, item_id, title, abstract, notes FROM items"
+                " WHERE rowkey IN (SELECT value FROM json_each(?))",
+                (json.dumps(keys),),
+            )
+        }
+        hits: list[SearchHit] = []
+        for rank, key in enumerate(keys):
+            row = rows.get(key)
+            if row is None:
+                continue
+            _, item_id, title, abstract, notes_json = row
+            head_texts = [abstract, *json.loads(notes_json)]
+            chunk_text, page = None, None
+            snippet, _ = best_snippet(matcher, head_texts, None)
+            head_matched = bool(matcher) and "<mark>" in snippet
+            if plan is not None and (from_chunk.get(key) or not head_matched):
+                found = self._best_chunk(conn, key, plan)
+                if found is not None:
+                    chunk_text, page = found
+            if chunk_text is not None:
+                snippet, chunk_won = best_snippet(matcher, head_texts, chunk_text)
+                if not chunk_won:
+                    page = None
+            hits.append(
+                SearchHit(
+                    item_id=item_id,
+                    title_html=highlight(title, matcher),
+                    snippet_html=snippet,
+                    page=page,
+                    score=float(len(keys) - rank),
+                )
+            )
+        return hits
+
+    def _best_chunk(self, conn, key: int, plan: _Plan) -> tuple[str, int | None] | None:
+        """The item's chunk that best matches (bm25, computed over this item's chunks only)."""
+        lo = key << CHUNK_BITS
+        rows = []
+        for mode in plan.modes():  # exact words first: cheaper, and the better snippet
+            rows = conn.execute(
+                "SELECT rowid, bm25(chunks) FROM chunks WHERE chunks MATCH ? AND rowid BETWEEN ? AND ?",
+                (plan.expr(mode, chunk=True), lo, lo | (MAX_CHUNKS - 1)),
+            ).fetchall()
+            if rows:
+                break
+        if not rows:
+            return None
+        best = min(rows, key=lambda r: (r[1], r[0]))[0]
+        text, page, src = conn.execute(
+            "SELECT c.text, s.page, s.src FROM chunks c JOIN chunk_src s ON s.id = c.rowid WHERE c.rowid = ?",
+            (best,),
+        ).fetchone()
+        return (src if src is not None else text), page

@@ -1,0 +1,69 @@
+"""Embedded backend specifics: a second process reads while this one writes; the factory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from app.config import Settings
+from app.search.base import SearchDocument
+from app.search.embedded import EmbeddedBackend
+from app.search.factory import make_search_backend
+from app.search.meili import MeiliBackend
+from app.search.query import parse_query
+
+ROOT = Path(__file__).resolve().parents[2]
+
+READER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from app.search.embedded import EmbeddedBackend
+    from app.search.query import parse_query
+    backend = EmbeddedBackend(Path(sys.argv[1]))
+    seen = set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        seen.add(backend.search(parse_query("platypus")).total)
+        if 201 in seen:
+            break
+    print(sorted(seen))
+    """
+)
+
+
+def test_another_process_reads_while_this_one_writes(tmp_path):
+    path = tmp_path / "search.db"
+    writer = EmbeddedBackend(path)
+    writer.setup()
+    writer.upsert([SearchDocument(item_id=0, kind="paper", title="platypus zero")])
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    for start in range(1, 200, 20):
+        batch = [
+            SearchDocument(item_id=i, kind="paper", title=f"platypus {i}", pages=["page text " * 500])
+            for i in range(start, min(start + 20, 200))
+        ]
+        writer.upsert(batch)
+    writer.upsert([SearchDocument(item_id=200, kind="paper", title="platypus last")])
+    out, _ = reader.communicate(timeout=30)
+    assert reader.returncode == 0
+    seen = eval(out)  # a printed list of ints
+    assert seen[-1] == 201 and all(isinstance(n, int) for n in seen)
+    assert writer.search(parse_query("platypus")).total == 201
+    writer.close()
+
+
+def test_factory_picks_the_configured_backend(tmp_path):
+    embedded = make_search_backend(Settings(data_dir=tmp_path))
+    assert isinstance(embedded, EmbeddedBackend)
+    assert embedded.path == tmp_path / "search.db"
+    meili = make_search_backend(
+        Settings(data_dir=tmp_path, search_backend="meilisearch", meili_url="http://127.0.0.1:1", meili_index="x")
+    )
+    assert isinstance(meili, MeiliBackend)
+    assert meili.index_name == "x"
+    assert not meili.healthy()

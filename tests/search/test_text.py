@@ -1,0 +1,74 @@
+"""Tokens, CJK bigrams, chunks, highlighting and snippets."""
+
+from __future__ import annotations
+
+from app.search.text import (
+    Matcher,
+    chunks_of,
+    count_words,
+    crop,
+    highlight,
+    index_text,
+    make_term,
+    typo_distance,
+    words,
+)
+
+
+def matcher(*raw: str) -> Matcher:
+    return Matcher([t for i, r in enumerate(raw) if (t := make_term(r, prefix=i == len(raw) - 1))])
+
+
+def test_cjk_runs_become_bigrams_and_latin_is_untouched():
+    assert index_text("DPO偏好优化 works") == "DPO 偏好 好优 优化 化  works"
+    assert index_text("plain English") == "plain English"
+
+
+def test_latex_is_words():
+    assert words("$\\nabla_x \\log p_t(x)$") == ["nabla", "x", "log", "p", "t", "x"]
+    assert make_term("p_t").tokens == ["p", "t"]
+
+
+def test_query_terms():
+    assert make_term("参数量").tokens == ["参数", "数量"]
+    assert make_term("Modèle").tokens == ["modele"]
+    assert make_term("toolfrmr").max_typos == 1  # 8 letters
+    assert make_term("transfomr").max_typos == 2  # 9 letters
+    assert make_term("vorp").max_typos == 0
+    assert make_term("扩散").max_typos == 0
+
+
+def test_highlight_escapes_html_and_adds_only_mark():
+    out = highlight("<script>alert(1)</script> Attention & more", matcher("attention"))
+    assert out == "&lt;script&gt;alert(1)&lt;/script&gt; <mark>Attention</mark> &amp; more"
+
+
+def test_highlight_prefix_typo_and_chinese():
+    terms = [make_term("安装"), make_term("difusion"), make_term("reinf", prefix=True)]
+    m = Matcher(terms, extra_words=["diffusion"])  # the backend says which word the typo matched
+    assert highlight("Reinforcement diffusion 安装简单", m) == (
+        "<mark>Reinforcement</mark> <mark>diffusion</mark> <mark>安装</mark>简单"
+    )
+
+
+def test_crop_centres_on_the_best_window():
+    text = "filler " * 100 + "the wombat and the quokka met" + " filler" * 100
+    snippet, score = crop(text, matcher("quokka", "wombat"))
+    assert score == 2
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert "<mark>wombat</mark>" in snippet and "<mark>quokka</mark>" in snippet
+    assert len(snippet) < 300
+
+
+def test_long_pages_are_split_below_the_engine_limit():
+    page = "word " * 20_000
+    chunks = chunks_of("", ["short", page])
+    assert [c.page for c in chunks][:2] == [1, 2]
+    assert all(count_words(c.text) <= 4000 for c in chunks)
+    assert sum(count_words(c.text) for c in chunks) == 20_001
+
+
+def test_typo_distance():
+    assert typo_distance("transformer", "trnsfomer", 2) == 2
+    assert typo_distance("ab", "ba", 1) == 1
+    assert typo_distance("toolformer", "tlformr", 2) == 3
