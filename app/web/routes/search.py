@@ -1,14 +1,19 @@
-"""The search page; HTMX asks for the results fragment as the user types."""
+"""The search page; HTMX asks for the results fragment as the user types. Saved searches."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
 
-from app.services.search import search_library
-from app.web.deps import CurrentUser, ServicesDep, SessionDep
-from app.web.render import render
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+
+from app.repo import saved_searches as saved_repo
+from app.services.search import SavedSearchError, facet_links, save_search, search_library
+from app.web.deps import CsrfProtected, CurrentUser, ServicesDep, SessionDep
+from app.web.render import is_htmx, render
 
 router = APIRouter(tags=["web: search"])
+SORT_LABELS = {"relevance": "Best match", "saved": "Recently saved", "published": "Recently published"}
 
 
 @router.get("/search")
@@ -21,7 +26,56 @@ def search_page(
     sort: str = "relevance",
     page: int = 1,
 ):
-    result = search_library(session, services.search, q, sort=sort, page=page)
+    q = q[:500]
+    result = search_library(session, services.search, q, sort=sort, page=max(1, min(page, 1000)))
+    ctx = {
+        "result": result,
+        "q": q,
+        "sort": sort if sort in SORT_LABELS else "relevance",
+        "sort_labels": SORT_LABELS,
+        "facets": facet_links(q, result.facets),
+        "saved": saved_repo.list_saved_searches(session),
+    }
     status = 503 if result.unavailable else 200
-    return render(request, "search/page.html", {"result": result, "q": q, "sort": sort},
-                  fragment="search/_results.html", status_code=status)
+    return render(request, "search/page.html", ctx, fragment="search/_results.html", status_code=status)
+
+
+@router.get("/search/saved")
+def saved_searches(request: Request, user: CurrentUser, session: SessionDep):
+    return render(request, "search/_saved.html", {"saved": saved_repo.list_saved_searches(session, pinned_only=True)})
+
+
+@router.post("/search/saved", dependencies=[CsrfProtected])
+def create_saved_search(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    name: Annotated[str, Form()] = "",
+    q: Annotated[str, Form()] = "",
+    sort: Annotated[str, Form()] = "relevance",
+):
+    try:
+        save_search(session, name, q, sort)
+    except SavedSearchError as exc:
+        if is_htmx(request):
+            return render(request, "search/_saved.html",
+                          {"saved": saved_repo.list_saved_searches(session, pinned_only=True), "error": str(exc)},
+                          status_code=400)
+        raise HTTPException(400, str(exc)) from exc
+    if is_htmx(request):
+        response = render(request, "search/_saved.html",
+                          {"saved": saved_repo.list_saved_searches(session, pinned_only=True)})
+        return response
+    return RedirectResponse(f"/search?q={q}", status_code=303)
+
+
+@router.post("/search/saved/{search_id}/delete", dependencies=[CsrfProtected])
+def delete_saved_search(request: Request, search_id: int, user: CurrentUser, session: SessionDep):
+    saved = saved_repo.get_saved_search(session, search_id)
+    if saved is None:
+        raise HTTPException(404, "No such saved search.")
+    saved_repo.delete_saved_search(session, saved)
+    session.commit()
+    if is_htmx(request):
+        return render(request, "search/_saved.html", {"saved": saved_repo.list_saved_searches(session, pinned_only=True)})
+    return RedirectResponse("/search", status_code=303)
