@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.extract.pdf import PdfText
-from app.extract.sandbox import ExtractError, extract_in_child
-from app.ingest.base import Capture, Resolved, ResolveContext, ResolveError, Resolver
+from app.extract.sandbox import ExtractError, extract_in_child, thumbnail_in_child
+from app.ingest.base import Capture, ResolveContext, Resolved, ResolveError, Resolver
 from app.ingest.http import SafeClient
 from app.ingest.registry import identify_url, pick_resolver
 from app.ingest.resolvers.pdf import metadata_from_pdf
@@ -32,7 +32,13 @@ from app.repo import index_queue as index_repo
 from app.repo import items as items_repo
 from app.search.base import SearchBackend, SearchUnavailable
 from app.services.indexing import build_document
-from app.services.items import PDF_MAGIC, SaveError, get_or_create_file, store_pdf_bytes
+from app.services.items import (
+    PDF_MAGIC,
+    SaveError,
+    StorageError,
+    get_or_create_file,
+    store_pdf_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +162,10 @@ class DownloadStep:
                 raise PipelineError(f"The PDF link {r.pdf_url} answered with {kind}, not a PDF.")
         try:
             digest, path = store_pdf_bytes(job.settings, data)
+        except StorageError as exc:  # disk full or the like: worth retrying once space is freed
+            raise PipelineError(str(exc), transient=True) from exc
         except SaveError as exc:
             raise PipelineError(str(exc)) from exc
-        except OSError as exc:
-            raise PipelineError(f"Storing the PDF failed: {exc.strerror or exc}", transient=True) from exc
         job.pdf_path, job.pdf_sha256, job.pdf_size = path, digest, len(data)
 
 
@@ -200,6 +206,10 @@ class StoreStep:
             file.page_count = ext.page_count
             file.has_text_layer = ext.has_text_layer
             files_repo.replace_pages(session, file.id, ext.pages)
+            if ext.truncated:
+                job.notices.append(
+                    f"only the first {len(ext.pages)} of {ext.page_count} pages were extracted (page cap)"
+                )
             title, authors, arxiv_id = metadata_from_pdf(ext)
             if title and not item.title:
                 item.title = title[:1000]
@@ -210,6 +220,27 @@ class StoreStep:
             job.notices.append("no text layer")
         if item.kind == "link":
             item.kind = "paper"
+
+
+class ThumbnailStep:
+    """A PNG of the first page, next to the PDF (files/ab/cd/<sha>.png), rendered once; optional."""
+
+    name = "thumbnail"
+    status = ItemStatus.extracting
+
+    def able_to_run(self, job: Job, item: Item) -> bool:
+        return job.pdf_path is not None and not job.pdf_path.with_suffix(".png").exists()
+
+    def run(self, job: Job, item: Item, session: Session) -> None:
+        assert job.pdf_path is not None
+        target = job.pdf_path.with_suffix(".png")
+        try:
+            png = thumbnail_in_child(job.pdf_path, job.settings)
+            partial = target.with_suffix(".png.part")
+            partial.write_bytes(png)
+            partial.replace(target)
+        except (ExtractError, OSError) as exc:  # a missing picture never fails the item
+            log.warning("no thumbnail for item %s: %s", item.id, exc)
 
 
 class IndexStep:
@@ -234,7 +265,9 @@ class IndexStep:
         index_repo.clear_pending(session, index_repo.pending_batch_for(session, [item.id]))
 
 
-DEFAULT_STEPS: tuple[Step, ...] = (ResolveStep(), DownloadStep(), ExtractStep(), StoreStep(), IndexStep())
+DEFAULT_STEPS: tuple[Step, ...] = (
+    ResolveStep(), DownloadStep(), ExtractStep(), StoreStep(), ThumbnailStep(), IndexStep()
+)
 
 
 def run_steps(job: Job, steps: Sequence[Step] = DEFAULT_STEPS) -> None:

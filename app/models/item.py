@@ -57,6 +57,7 @@ class Item(Base):
     read_state: Mapped[str] = mapped_column(String(16), default=ReadState.unread)
     read_at: Mapped[datetime | None] = mapped_column()
     starred: Mapped[bool] = mapped_column(Boolean, default=False)
+    trashed_at: Mapped[datetime | None] = mapped_column(index=True)  # deleted, restorable until purged
 
     status: Mapped[str] = mapped_column(String(16), default=ItemStatus.queued, index=True)
     error: Mapped[str] = mapped_column(Text, default="")

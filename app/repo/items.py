@@ -49,7 +49,8 @@ class ItemListFilter:
     read_state: str | None = None
     starred: bool | None = None
     status: str | None = None
-    sort: str = "saved_desc"  # saved_desc | saved_asc | published_desc | title
+    trashed: bool = False  # the trash (deleted, restorable) instead of the library
+    sort: str = "saved_desc"  # saved_desc | saved_asc | published_desc | read_desc | title
     limit: int = 50
     offset: int = 0
 
@@ -58,11 +59,13 @@ SORTS = {
     "saved_desc": (Item.saved_at.desc(), Item.id.desc()),
     "saved_asc": (Item.saved_at.asc(), Item.id.asc()),
     "published_desc": (Item.published_at.desc(), Item.id.desc()),
+    "read_desc": (Item.read_at.desc(), Item.id.desc()),
     "title": (Item.title.asc(), Item.id.asc()),
 }
 
 
 def _filtered(stmt, flt: ItemListFilter):
+    stmt = stmt.where(Item.trashed_at.is_not(None) if flt.trashed else Item.trashed_at.is_(None))
     if flt.kind:
         stmt = stmt.where(Item.kind == flt.kind)
     if flt.read_state:
@@ -103,15 +106,72 @@ def note_counts(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
     return {item_id: n for item_id, n in rows}
 
 
-def get_items_by_ids(session: Session, item_ids: Sequence[int]) -> dict[int, Item]:
+def get_items_by_ids(
+    session: Session, item_ids: Sequence[int], *, include_trashed: bool = False
+) -> dict[int, Item]:
+    """Items by id with tags and files; items in the trash are left out unless asked for."""
     if not item_ids:
         return {}
     stmt = select(Item).where(Item.id.in_(item_ids)).options(selectinload(Item.tags), selectinload(Item.file))
+    if not include_trashed:
+        stmt = stmt.where(Item.trashed_at.is_(None))
     return {item.id: item for item in session.scalars(stmt)}
 
 
 def all_item_ids(session: Session) -> list[int]:
-    return list(session.scalars(select(Item.id).order_by(Item.id)))
+    """Every item in the library (not the trash)."""
+    return list(session.scalars(select(Item.id).where(Item.trashed_at.is_(None)).order_by(Item.id)))
+
+
+def set_trashed(session: Session, item_ids: Sequence[int], when: datetime | None) -> list[int]:
+    """Move items to the trash (``when`` set) or restore them (None); returns the ids changed."""
+    if not item_ids:
+        return []
+    wanted = Item.trashed_at.is_(None) if when is not None else Item.trashed_at.is_not(None)
+    ids = list(session.scalars(select(Item.id).where(Item.id.in_(item_ids), wanted)))
+    if ids:
+        session.execute(
+            update(Item).where(Item.id.in_(ids)).values(trashed_at=when).execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def trashed_before(session: Session, cutoff: datetime) -> list[Item]:
+    return list(session.scalars(select(Item).where(Item.trashed_at < cutoff)))
+
+
+def update_items(session: Session, item_ids: Sequence[int], **values) -> None:
+    if item_ids:
+        session.execute(
+            update(Item).where(Item.id.in_(item_ids)).values(**values).execution_options(synchronize_session=False)
+        )
+
+
+def saved_and_read_since(session: Session, since: datetime) -> tuple[list[datetime], list[datetime]]:
+    """When items were saved, and when items were read, from ``since`` on (for the reading chart)."""
+    saved = session.scalars(select(Item.saved_at).where(Item.saved_at >= since, Item.trashed_at.is_(None)))
+    read = session.scalars(select(Item.read_at).where(Item.read_at >= since, Item.trashed_at.is_(None)))
+    return list(saved), list(read)
+
+
+def library_totals(session: Session) -> dict[str, int]:
+    """Counts for the sidebar: all, unread, read, starred, per kind, trash."""
+    live = Item.trashed_at.is_(None)
+    row = session.execute(
+        select(
+            func.count(Item.id).filter(live),
+            func.count(Item.id).filter(live, Item.read_state == "unread"),
+            func.count(Item.id).filter(live, Item.read_state == "read"),
+            func.count(Item.id).filter(live, Item.starred.is_(True)),
+            func.count(Item.id).filter(live, Item.kind == "paper"),
+            func.count(Item.id).filter(live, Item.kind == "tweet"),
+            func.count(Item.id).filter(live, Item.kind == "post"),
+            func.count(Item.id).filter(live, Item.kind == "link"),
+            func.count(Item.id).filter(Item.trashed_at.is_not(None)),
+        )
+    ).one()
+    keys = ("all", "unread", "read", "starred", "paper", "tweet", "post", "link", "trash")
+    return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
 
 
 # Job bookkeeping ---------------------------------------------------------------------------------
@@ -193,3 +253,7 @@ def items_needing_a_job(session: Session, *, requeue_after: timedelta, limit: in
     )
     stmt = select(Item.id).where(or_(queued, abandoned)).order_by(Item.id).limit(limit)
     return list(session.scalars(stmt))
+
+
+def item_ids_with_file(session: Session, file_id: int) -> list[int]:
+    return list(session.scalars(select(Item.id).where(Item.file_id == file_id).order_by(Item.id)))

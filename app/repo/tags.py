@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Tag, item_tags
+from app.models import Item, Tag, item_tags
 
 
 def normalise_tag_name(name: str) -> str:
@@ -68,4 +68,78 @@ def list_tags_with_counts(session: Session) -> list[tuple[Tag, int]]:
 def find_tags_by_prefix(session: Session, prefix: str, limit: int = 10) -> list[Tag]:
     key = prefix.strip().lower()
     stmt = select(Tag).where(Tag.name_key.startswith(key)).order_by(Tag.name_key).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def get_tag(session: Session, tag_id: int) -> Tag | None:
+    return session.get(Tag, tag_id)
+
+
+def get_tag_by_name(session: Session, name: str) -> Tag | None:
+    key = normalise_tag_name(name).lower()
+    return session.scalars(select(Tag).where(Tag.name_key == key)).first() if key else None
+
+
+def item_ids_with_tags(session: Session, tag_ids: Sequence[int]) -> list[int]:
+    if not tag_ids:
+        return []
+    stmt = select(item_tags.c.item_id).where(item_tags.c.tag_id.in_(tag_ids)).distinct()
+    return list(session.scalars(stmt))
+
+
+def rename_tag(session: Session, tag: Tag, name: str) -> None:
+    tag.name, tag.name_key = name, name.lower()
+    session.flush()
+
+
+def move_tag_links(session: Session, source_id: int, target_id: int) -> None:
+    """Re-point every link of ``source`` at ``target`` (skipping items that already have it)."""
+    have = select(item_tags.c.item_id).where(item_tags.c.tag_id == target_id)
+    session.execute(
+        update(item_tags)
+        .where(item_tags.c.tag_id == source_id, item_tags.c.item_id.not_in(have))
+        .values(tag_id=target_id)
+    )
+    session.execute(delete(item_tags).where(item_tags.c.tag_id == source_id))
+
+
+def delete_tag(session: Session, tag: Tag) -> None:
+    session.execute(delete(item_tags).where(item_tags.c.tag_id == tag.id))
+    session.delete(tag)
+    session.flush()
+
+
+def add_tag_to_items(session: Session, item_ids: Sequence[int], tag: Tag) -> None:
+    have = set(session.scalars(
+        select(item_tags.c.item_id).where(item_tags.c.tag_id == tag.id, item_tags.c.item_id.in_(item_ids))
+    ))
+    rows = [{"item_id": i, "tag_id": tag.id} for i in dict.fromkeys(item_ids) if i not in have]
+    if rows:
+        session.execute(insert(item_tags), rows)
+
+
+def remove_tag_from_items(session: Session, item_ids: Sequence[int], tag_id: int) -> None:
+    if item_ids:
+        session.execute(delete(item_tags).where(item_tags.c.tag_id == tag_id, item_tags.c.item_id.in_(item_ids)))
+
+
+def top_tags(session: Session, limit: int = 30) -> list[tuple[Tag, int]]:
+    """The most used tags on items in the library (not the trash), most used first."""
+    n = func.count(item_tags.c.item_id)
+    stmt = (
+        select(Tag, n)
+        .join(item_tags, item_tags.c.tag_id == Tag.id)
+        .join(Item, Item.id == item_tags.c.item_id)
+        .where(Item.trashed_at.is_(None))
+        .group_by(Tag.id)
+        .order_by(n.desc(), Tag.name_key)
+        .limit(limit)
+    )
+    return [(tag, count) for tag, count in session.execute(stmt)]
+
+
+def find_tags_by_segment(session: Session, prefix: str, limit: int = 10) -> list[Tag]:
+    """Tags with a path segment starting with ``prefix`` ("diff" finds "ml/diffusion")."""
+    key = prefix.strip().lower()
+    stmt = select(Tag).where(Tag.name_key.contains("/" + key, autoescape=True)).order_by(Tag.name_key).limit(limit)
     return list(session.scalars(stmt))

@@ -25,6 +25,12 @@ def human_date(value: datetime | date | None) -> str:
     return value.isoformat()
 
 
+def human_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def authors_short(authors: list[str] | None, limit: int = 3) -> str:
     if not authors:
         return ""
@@ -32,9 +38,17 @@ def authors_short(authors: list[str] | None, limit: int = 3) -> str:
     return shown + (" et al." if len(authors) > limit else "")
 
 
+def safe_href(url: str | None) -> str:
+    """A link target only if it is http(s); anything else (javascript:, data: ...) becomes "#"."""
+    value = (url or "").strip()
+    return value if value.lower().startswith(("http://", "https://")) else "#"
+
+
 def install_filters(env: Environment) -> None:
+    env.filters["safe_href"] = safe_href
     env.filters["human_date"] = human_date
     env.filters["authors_short"] = authors_short
+    env.filters["human_datetime"] = human_datetime
     env.globals["STATUS_LABELS"] = STATUS_LABELS
     env.globals["KIND_ICONS"] = KIND_ICONS
     env.globals["FINAL_STATUSES"] = ("ready", "failed")

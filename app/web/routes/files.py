@@ -31,3 +31,18 @@ def get_pdf(sha256: str, user: CurrentUser, services: ServicesDep, session: Sess
             "Cache-Control": "private, max-age=31536000, immutable",
         },
     )
+
+
+@router.get("/files/{sha256}.png")
+def get_thumbnail(sha256: str, user: CurrentUser, services: ServicesDep):
+    """The first page's picture the worker rendered next to the PDF."""
+    if not SHA256.match(sha256):
+        raise HTTPException(404, "No such file.")
+    path = services.settings.files_dir / sha256[:2] / sha256[2:4] / f"{sha256}.png"
+    if not path.exists():
+        raise HTTPException(404, "No such thumbnail.")
+    return FileResponse(
+        path,
+        media_type="image/png",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=31536000, immutable"},
+    )

@@ -1,4 +1,4 @@
-"""The library page, saving (URL or PDF upload), the item page and its live status."""
+"""Saving (URL or PDF upload), the item page, its live status and the row a list polls."""
 
 from __future__ import annotations
 
@@ -9,56 +9,26 @@ from fastapi.responses import RedirectResponse
 
 from app.repo import files as files_repo
 from app.repo import items as items_repo
-from app.repo import notes as notes_repo
-from app.repo.items import ItemListFilter
 from app.services import items as items_service
+from app.services import library as library_service
+from app.services import notes as notes_service
+from app.services.library import LibraryQuery
 from app.web.deps import CsrfProtected, CurrentUser, ServicesDep, SessionDep
 from app.web.render import is_htmx, render
+from app.web.routes.library import render_library
 
 router = APIRouter(tags=["web: items"])
-PAGE_SIZE = 50
 
 
-def _library_context(session, flt: ItemListFilter, page: int) -> dict:
-    items = items_repo.list_items(session, flt)
-    return {
-        "items": items,
-        "note_counts": items_repo.note_counts(session, [i.id for i in items]),
-        "total": items_repo.count_items(session, flt),
-        "page": page,
-        "page_size": flt.limit,
-        "flt": flt,
-    }
-
-
-@router.get("/")
-def library(
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    kind: str | None = None,
-    tag: str | None = None,
-    state: str | None = None,
-    page: int = 1,
-):
-    page = max(page, 1)
-    flt = ItemListFilter(kind=kind or None, tag=tag or None, read_state=state or None,
-                         limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    ctx = _library_context(session, flt, page)
-    return render(request, "items/page.html", ctx, fragment="items/_list.html")
-
-
-def _saved_response(request: Request, result: items_service.SaveResult, session):
+def _saved_response(request: Request, services, session, result: items_service.SaveResult):
     if is_htmx(request):
-        flt = ItemListFilter(limit=PAGE_SIZE)
-        ctx = _library_context(session, flt, 1)
-        ctx["flash"] = (
+        flash = (
             f"Already in your library: {result.item.title or result.item.url}"
             if not result.created
             else ("Saved. It will be processed shortly." if result.enqueued
                   else "Saved. The worker is unreachable right now; it will be processed when it is back.")
         )
-        return render(request, "items/page.html", ctx, fragment="items/_list.html")
+        return render_library(request, services, session, LibraryQuery(), flash=flash)
     return RedirectResponse(f"/items/{result.item.id}", status_code=303)
 
 
@@ -75,10 +45,9 @@ def save_url(
     try:
         result = items_service.save_item(services.factory, services.jobs, req)
     except items_service.SaveError as exc:
-        flt = ItemListFilter(limit=PAGE_SIZE)
-        ctx = {**_library_context(session, flt, 1), "error": str(exc), "url_value": url}
-        return render(request, "items/page.html", ctx, fragment="items/_list.html", status_code=400)
-    return _saved_response(request, result, session)
+        return render_library(request, services, session, LibraryQuery(), error=str(exc), url_value=url,
+                              status_code=400)
+    return _saved_response(request, services, session, result)
 
 
 @router.post("/items/upload", dependencies=[CsrfProtected])
@@ -95,30 +64,33 @@ async def upload_pdf(
             services.factory, services.settings, services.jobs, data, file.filename or ""
         )
     except items_service.SaveError as exc:
-        flt = ItemListFilter(limit=PAGE_SIZE)
-        ctx = {**_library_context(session, flt, 1), "error": str(exc)}
-        return render(request, "items/page.html", ctx, fragment="items/_list.html", status_code=400)
-    return _saved_response(request, result, session)
+        return render_library(request, services, session, LibraryQuery(), error=str(exc), status_code=400)
+    return _saved_response(request, services, session, result)
 
 
-def _item_or_404(session, item_id: int):
+def item_or_404(session, item_id: int, *, trashed_ok: bool = False):
     item = items_repo.get_item(session, item_id, with_relations=True)
-    if item is None:
+    if item is None or (item.trashed_at is not None and not trashed_ok):
         raise HTTPException(404, "No such item.")
     return item
 
 
 @router.get("/items/{item_id}")
-def item_page(request: Request, item_id: int, user: CurrentUser, session: SessionDep):
-    item = _item_or_404(session, item_id)
+def item_page(request: Request, item_id: int, user: CurrentUser, services: ServicesDep, session: SessionDep):
+    item = item_or_404(session, item_id)
     pages = files_repo.page_texts(session, item.file_id) if item.file_id else []
-    ctx = {"item": item, "pages": pages, "notes": notes_repo.notes_of_item(session, item.id)}
+    ctx = {
+        "item": item,
+        "pages": pages,
+        "thread": notes_service.thread_of_item(session, item.id),
+        "has_thumb": bool(library_service.items_with_thumbnails(services.settings, [item])),
+    }
     return render(request, "items/detail.html", ctx)
 
 
 @router.get("/items/{item_id}/status")
 def item_status(request: Request, item_id: int, user: CurrentUser, session: SessionDep):
-    item = _item_or_404(session, item_id)
+    item = item_or_404(session, item_id)
     response = render(request, "items/_status.html", {"item": item})
     if item.status in ("ready", "failed") and request.headers.get("hx-target", "").startswith("status-"):
         response.headers["HX-Trigger"] = "item-settled"
@@ -126,10 +98,14 @@ def item_status(request: Request, item_id: int, user: CurrentUser, session: Sess
 
 
 @router.get("/items/{item_id}/row")
-def item_row(request: Request, item_id: int, user: CurrentUser, session: SessionDep):
-    item = _item_or_404(session, item_id)
-    counts = items_repo.note_counts(session, [item.id])
-    return render(request, "items/_row.html", {"item": item, "note_counts": counts})
+def item_row(request: Request, item_id: int, user: CurrentUser, services: ServicesDep, session: SessionDep):
+    item = item_or_404(session, item_id)
+    ctx = {
+        "item": item,
+        "note_counts": items_repo.note_counts(session, [item.id]),
+        "thumbs": library_service.items_with_thumbnails(services.settings, [item]),
+    }
+    return render(request, "items/_row.html", ctx)
 
 
 @router.post("/items/{item_id}/retry", dependencies=[CsrfProtected])
@@ -139,5 +115,5 @@ def retry(request: Request, item_id: int, user: CurrentUser, services: ServicesD
         raise HTTPException(404, "No such item.")
     if is_htmx(request):
         with services.factory() as session:
-            return render(request, "items/_status.html", {"item": _item_or_404(session, item_id)})
+            return render(request, "items/_status.html", {"item": item_or_404(session, item_id)})
     return RedirectResponse(f"/items/{item_id}", status_code=303)
