@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from app.ingest.base import Identity, Resolver
 from app.ingest.resolvers.arxiv import ArxivResolver
+from app.ingest.resolvers.doi import DoiResolver
+from app.ingest.resolvers.openreview import OpenReviewResolver
 from app.ingest.resolvers.pdf import PdfResolver
 from app.ingest.resolvers.tweet import TweetResolver
 from app.ingest.resolvers.web import WebResolver
@@ -16,7 +18,8 @@ if TYPE_CHECKING:
 
 def default_resolvers(settings: Settings | None = None) -> list[Resolver]:
     """The built-in resolvers (settings reach them through ResolveContext at resolve time)."""
-    return [ArxivResolver(), TweetResolver(), PdfResolver(), WebResolver()]
+    return [ArxivResolver(), DoiResolver(), OpenReviewResolver(), TweetResolver(), PdfResolver(),
+            WebResolver()]
 
 
 def pick_resolver(url: str, resolvers: list[Resolver] | None = None) -> Resolver:

@@ -46,7 +46,8 @@ def resolve(fakeweb, tmp_path):
         ("https://twitter.com/karpathy/status/1886192184808149383", "tweet"),
         ("https://example.org/files/paper.pdf", "pdf"),
         ("https://example.org/blog/post", "web"),
-        ("10.1145/3600006.3613165", "web"),
+        ("10.1145/3600006.3613165", "doi"),
+        ("https://openreview.net/forum?id=Cz9zjzyC5A", "openreview"),
     ],
 )
 def test_highest_score_wins(url, name):

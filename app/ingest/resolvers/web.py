@@ -28,15 +28,17 @@ class WebResolver:
 
     def resolve(self, ctx: ResolveContext) -> Resolved:
         capture = ctx.capture
-        if capture is not None and capture.text.strip():
-            # A page behind a login: what the user saw is all there is.
+        if capture is not None and (capture.text.strip() or capture.html.strip()):
+            # What the user saw (the bookmarklet sends it for any page it cannot tell is public):
+            # the page's main text when its HTML came along, else the text as shown.
             page = extract_page(capture.html) if capture.html else None
+            text = page.text.strip() if page is not None and page.text.strip() else capture.text.strip()
             return Resolved(
                 kind=capture.kind or (("post" if page.is_article else "link") if page else "link"),
                 title=capture.title or (page.title if page else ""),
                 authors=page.authors if page else [],
                 abstract=page.description if page else "",
-                text=capture.text.strip(),
+                text=text,
                 site=(page.site_name if page else "") or urlsplit(ctx.url).hostname or "",
                 published_at=page.published if page else None,
                 extra={"from_capture": True},
