@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 PROCESS_ITEM = "lectern.process_item"
 INDEX_PENDING = "lectern.index_pending"
 SWEEP = "lectern.sweep"
+RUN_IMPORT = "lectern.run_import"
 
 
 class WorkerContext:
@@ -113,3 +114,6 @@ class CeleryJobQueue:
 
     def enqueue_index(self) -> bool:
         return self._send(INDEX_PENDING, [])
+
+    def enqueue_import(self, job_id: int) -> bool:
+        return self._send(RUN_IMPORT, [job_id])

@@ -13,13 +13,14 @@ from celery.signals import worker_process_init
 from app.ingest.pipeline import process_item
 from app.repo import index_queue as index_repo
 from app.repo import items as items_repo
+from app.repo.imports import queued_job_ids as queued_import_ids
 from app.services.indexing import apply_pending
 
 log = logging.getLogger(__name__)
 
 
 def register_tasks(app: Celery) -> None:
-    from worker.celery_app import INDEX_PENDING, PROCESS_ITEM, SWEEP, CeleryJobQueue
+    from worker.celery_app import INDEX_PENDING, PROCESS_ITEM, RUN_IMPORT, SWEEP
 
     ctx = app.lectern  # type: ignore[attr-defined]
 
@@ -53,6 +54,13 @@ def register_tasks(app: Celery) -> None:
     def sweep_task() -> int:
         return sweep(app)
 
+    @app.task(name=RUN_IMPORT, acks_late=True)
+    def run_import_task(job_id: int) -> str:
+        from app.services.imports.run import run_import_job
+
+        job = run_import_job(ctx.factory, ctx.settings, job_id, search=ctx.search)
+        return job.status if job else "skipped"
+
 
 def sweep(app: Celery) -> int:
     """Re-enqueue items whose jobs were lost and apply index updates still pending."""
@@ -72,6 +80,9 @@ def sweep(app: Celery) -> int:
         log.info("sweeper re-enqueued items %s", sent)
     with ctx.factory() as session:
         pending = index_repo.count_pending(session)
+        imports = queued_import_ids(session)
+    for job_id in imports:  # an import whose message was lost (the broker was down at upload)
+        queue.enqueue_import(job_id)
     if pending:
         apply_pending(ctx.factory, ctx.search)
     return len(sent)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.services.items import StorageError
 from app.web.deps import CsrfFailed, LoginRequired
 from app.web.render import is_htmx, render
 
@@ -53,6 +55,24 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_json(422, "The request is not valid.", details=details)
         message = "; ".join(f"{d['field']}: {d['message']}" for d in details) or "Invalid input."
         return render(request, "error.html", {"status": 422, "message": message}, status_code=422)
+
+    @app.exception_handler(StorageError)
+    async def storage_failed(request: Request, exc: StorageError):
+        if _is_api(request):
+            return error_json(503, str(exc))
+        return render(request, "error.html", {"status": 503, "message": str(exc)}, status_code=503)
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(request: Request, exc: OperationalError):
+        # SQLite still locked after the busy timeout, or the database server unreachable: nothing was
+        # committed (the session rolled back), so the client can simply try again.
+        message = "The database is busy or unreachable; nothing was saved. Please try again."
+        if _is_api(request):
+            response = error_json(503, message)
+        else:
+            response = render(request, "error.html", {"status": 503, "message": message}, status_code=503)
+        response.headers["Retry-After"] = "2"
+        return response
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):

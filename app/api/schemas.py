@@ -92,3 +92,63 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class ItemListOut(BaseModel):
+    query: str
+    total: int
+    page: int
+    page_size: int
+    items: list[ItemOut]
+
+
+class ItemUpdate(BaseModel):
+    """Fields to change; those left out stay as they are. ``tags`` replaces the item's tags."""
+
+    title: str | None = Field(None, max_length=1000)
+    tags: list[str] | None = Field(None, max_length=100)
+    read_state: Literal["unread", "reading", "read"] | None = None
+    starred: bool | None = None
+
+
+class StatusOut(BaseModel):
+    id: int
+    status: str
+    error: str
+    attempts: int
+    final: bool = Field(description="True when the item is ready or failed (nothing more will happen by itself).")
+
+
+class TagCountOut(BaseModel):
+    id: int
+    name: str
+    count: int
+
+
+class TagRename(BaseModel):
+    name: str = Field(..., min_length=1, max_length=128, description="The new name; an existing tag's name merges the two.")
+
+
+class TagMerge(BaseModel):
+    source_ids: list[int] = Field(..., min_length=1, max_length=1000, description="Tags merged into this one and deleted.")
+
+
+class NoteCreate(BaseModel):
+    body: str = Field(..., min_length=1, max_length=100_000, description="Markdown (LaTeX between $ or $$ kept).")
+    parent_id: int | None = Field(None, description="Reply to this note of the same item.")
+
+
+class NoteEdit(BaseModel):
+    body: str = Field(..., min_length=1, max_length=100_000)
+
+
+class NoteOut(BaseModel):
+    id: int
+    item_id: int
+    parent_id: int | None
+    body: str
+    created_at: datetime
+    edited_at: datetime | None
+    deleted: bool
+    replies: list[NoteOut] = Field(default_factory=list)
+

@@ -17,6 +17,9 @@ class JobQueue(Protocol):
     def enqueue_index(self) -> bool:
         """Ask the worker to apply pending index updates; False when the broker could not be reached."""
 
+    def enqueue_import(self, job_id: int) -> bool:
+        """Ask the worker to run a queued import job; False when the broker could not be reached."""
+
 
 class NoJobQueue:
     """A queue that never delivers: for commands (import, restore) that let the sweeper do the work."""
@@ -25,4 +28,7 @@ class NoJobQueue:
         return False
 
     def enqueue_index(self) -> bool:
+        return False
+
+    def enqueue_import(self, job_id: int) -> bool:
         return False

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.db import make_engine, make_session_factory
-from app.services.auth import create_api_token
 from app.repo.users import get_owner
+from app.services.auth import create_api_token
 from tests.fixtures.app import make_settings
 from tests.fixtures.fakeweb import make_test_pdf
 
