@@ -119,20 +119,24 @@ def reindex() -> None:
 
 
 @main.command()
-def check() -> None:
-    """Report items missing from the search index (and index entries with no item)."""
+@click.option("--repair", is_flag=True, help="Fix what is found: remove orphan files, re-fetch or fail items "
+              "whose PDF is missing, queue index updates.")
+def check(repair: bool) -> None:
+    """Find orphan files, items whose PDF is missing, and drift between the database and the index."""
     from app.db import make_engine, make_session_factory
     from app.search.factory import make_search_backend
-    from app.services.indexing import missing_from_index
+    from app.services.maintenance import check_library
 
     settings = _settings()
     factory = make_session_factory(make_engine(settings))
-    missing, stray = missing_from_index(factory, make_search_backend(settings))
-    click.echo(f"items missing from the index: {len(missing)} {missing[:20] if missing else ''}".rstrip())
-    click.echo(f"index entries without an item: {len(stray)} {stray[:20] if stray else ''}".rstrip())
-    if missing or stray:
-        click.echo("Run `lectern reindex` to fix them.")
+    report = check_library(factory, settings, make_search_backend(settings), repair=repair)
+    for line in report.lines():
+        click.echo(line)
+    if report.problems and not repair:
+        click.echo("Run `lectern check --repair` to fix the files, then `lectern reindex` for the index.")
         sys.exit(1)
+    if repair and report.problems:
+        click.echo("Repaired. Index updates are queued; a running worker applies them.")
 
 
 @main.group()
@@ -163,6 +167,89 @@ def token_create(name: str) -> None:
         new = auth_service.create_api_token(session, owner, name)
         session.commit()
     click.echo(new.plaintext)
+
+
+def _factory_and_settings():
+    from app.db import make_engine, make_session_factory
+    from app.migrate import upgrade_database
+
+    settings = _settings()
+    settings.ensure_data_dir()
+    engine = make_engine(settings)
+    upgrade_database(engine)
+    return make_session_factory(engine), settings
+
+
+@main.command("import")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["bibtex", "csl-json", "bookmarks", "x-archive", "urls"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_(fmt: str, file: str) -> None:
+    """Import FILE (or a .zip with it and its PDFs); items are queued for the worker to fetch."""
+    from pathlib import Path
+
+    from app.search.factory import make_search_backend
+    from app.services.imports.base import UnreadableFile
+    from app.services.imports.run import run_import_job, start_import
+    from app.services.jobs import NoJobQueue
+
+    factory, settings = _factory_and_settings()
+    try:
+        job = start_import(factory, settings, NoJobQueue(), fmt, Path(file).name, Path(file).read_bytes())
+    except (UnreadableFile, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    with click.progressbar(length=1, label=f"Importing {Path(file).name}", file=sys.stderr) as bar:
+        def progress(summary) -> None:
+            bar.length = max(summary.total, 1)
+            bar.update(summary.processed - bar.pos)
+
+        backend = make_search_backend(settings)
+        backend.setup()
+        job = run_import_job(factory, settings, job.id, search=backend, progress=progress)
+    if job is None or job.status != "done":
+        raise click.ClickException(f"import failed: {job.error if job else 'taken by another process'}")
+    click.echo(f"created {job.created}, merged with existing {job.merged}, skipped {len(job.skipped)}")
+    for skip in job.skipped[:50]:
+        click.echo(f"  skipped {skip['entry']}: {skip['reason']}")
+    if len(job.skipped) > 50:
+        click.echo(f"  ... and {len(job.skipped) - 50} more")
+
+
+@main.command("export")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["bibtex", "bookmarks", "markdown", "backup"]))
+@click.option("--tag", default=None, help="Only items with this tag (and its children).")
+@click.option("--item", "item_ids", multiple=True, type=int, help="Only these item ids (repeatable).")
+@click.option("-o", "--output", default=None, help="File to write (default: standard output, or lectern-<format>.zip).")
+def export(fmt: str, tag: str | None, item_ids: tuple[int, ...], output: str | None) -> None:
+    """Export the library: bibtex, bookmarks (Netscape HTML), markdown (zip), backup (zip)."""
+    from app.services.exports import export_library
+
+    factory, settings = _factory_and_settings()
+    result = export_library(factory, settings, fmt, tag=tag, item_ids=list(item_ids) or None)
+    if output is None and result.binary:
+        output = result.filename
+    if output:
+        with open(output, "wb") as fh:
+            fh.write(result.data)
+        click.echo(f"Wrote {output} ({len(result.data)} bytes).", err=True)
+    else:
+        sys.stdout.buffer.write(result.data)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def restore(file: str) -> None:
+    """Rebuild an empty instance from a backup zip (`lectern export backup`), search index included."""
+    from pathlib import Path
+
+    from app.search.factory import make_search_backend
+    from app.services.exports.backup import RestoreError, restore_backup
+
+    factory, settings = _factory_and_settings()
+    try:
+        counts = restore_backup(factory, settings, Path(file).read_bytes(), search=make_search_backend(settings))
+    except RestoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("Restored " + ", ".join(f"{n} {what}" for what, n in counts.items()) + ".")
 
 
 if __name__ == "__main__":

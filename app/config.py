@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("data"), description="Where the SQLite files, stored PDFs and the generated secret live.")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite at `<data_dir>/lectern.db`.")
+    sqlite_busy_timeout: float = Field(
+        15.0, description="Seconds a request waits for a locked SQLite database before answering 503."
+    )
     broker_url: str = Field(
         "", description="Celery broker; empty means kombu's SQLite transport at `<data_dir>/broker.db`."
     )
@@ -39,12 +42,23 @@ class Settings(BaseSettings):
     password: str = Field(
         "", description="Owner password set on first start; when empty the browser asks for one."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxies (IPs or CIDRs, JSON list) whose X-Forwarded-For is believed; nobody else's is.",
+    )
+    login_max_failures: int = Field(10, description="Failed logins from one address before it must wait.")
+    login_window_seconds: float = Field(900.0, description="Window in which failed logins are counted.")
     host: str = Field("127.0.0.1", description="Address `lectern serve` binds.")
     port: int = Field(8000, description="Port `lectern serve` binds.")
     worker_concurrency: int = Field(1, description="Worker processes `lectern serve` and `lectern worker` start.")
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv API (Atom) endpoint.")
     arxiv_pdf_url: str = Field("https://arxiv.org/pdf", description="Base URL arXiv PDFs are fetched from.")
     crossref_api_url: str = Field("https://api.crossref.org/works", description="Crossref works endpoint.")
+    openreview_api_url: str = Field(
+        "https://api2.openreview.net",
+        description="OpenReview API base URL (notes and PDFs of openreview.net forums); "
+        "pre-2023 forums are asked at the same address with `api2.` replaced by `api.`.",
+    )
     oembed_url: str = Field(
         "https://publish.twitter.com/oembed", description="Tweet oEmbed endpoint used when only a tweet URL arrives."
     )
@@ -65,6 +79,9 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(3, description="Attempts before an item is marked failed for good.")
     sweep_interval: float = Field(15.0, description="Seconds between sweeper runs (re-enqueue lost jobs, index backlog).")
     broker_polling_interval: float = Field(0.2, description="Seconds between polls of the SQLite broker.")
+    feeds_public: bool = Field(
+        False, description="Serve the Atom feed of each tag (`/feeds/tags/<tag>.atom`) without login."
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_secret(self) -> Settings:

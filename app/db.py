@@ -10,13 +10,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+def _sqlite_configurer(busy_timeout_ms: int):
+    def configure(dbapi_conn, _record) -> None:
+        _configure_sqlite(dbapi_conn, busy_timeout_ms)
+
+    return configure
 
 
-def _configure_sqlite(dbapi_conn, _record) -> None:
+def _configure_sqlite(dbapi_conn, busy_timeout_ms: int) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
@@ -28,9 +33,9 @@ def make_engine(settings: Settings) -> Engine:
         settings.ensure_data_dir()
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout},
         )
-        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "connect", _sqlite_configurer(int(settings.sqlite_busy_timeout * 1000)))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

@@ -47,6 +47,12 @@ class Services:
         return make_search_backend(self.settings)
 
     @cached_property
+    def login_throttle(self):
+        from app.services.throttle import LoginThrottle
+
+        return LoginThrottle(self.settings.login_max_failures, self.settings.login_window_seconds)
+
+    @cached_property
     def secret_key(self) -> str:
         return self.settings.effective_secret_key()
 

@@ -30,6 +30,12 @@ class SaveError(ValueError):
     """Input Lectern cannot save, with a message for the user."""
 
 
+class StorageError(RuntimeError):
+    """The data directory refused the write (disk full, permissions): nothing was saved.
+
+    Not a SaveError: the input was fine, so callers answer 503 (try again later), not 400."""
+
+
 @dataclass(slots=True)
 class SaveRequest:
     url: str = ""
@@ -103,21 +109,28 @@ def save_item(
                 _merge_into_existing(session, existing, req)
                 session.commit()
                 return SaveResult(item=existing, created=False, enqueued=False)
-            item = items_repo.add_item(session, _new_item(req, identity))
-            _attach_tags_and_note(session, item, req)
-            index_repo.mark_for_index(session, [item.id])
             try:
+                # The INSERT (flushed by add_item) or a new tag's may hit a unique index that a
+                # concurrent save filled after our look-up; the commit may too.
+                item = items_repo.add_item(session, _new_item(req, identity))
+                _attach_tags_and_note(session, item, req)
+                index_repo.mark_for_index(session, [item.id])
                 session.commit()
             except IntegrityError:
                 session.rollback()
                 continue  # another request saved it first: answer with that one
-        enqueued = jobs.enqueue_item(item.id)
-        if enqueued:
-            with factory() as session:
-                items_repo.mark_enqueued(session, [item.id])
-                session.commit()
-        return SaveResult(item=item, created=True, enqueued=enqueued)
+        return SaveResult(item=item, created=True, enqueued=_enqueue(factory, jobs, item.id))
     raise SaveError("The item could not be saved; please try again.")
+
+
+def _enqueue(factory: sessionmaker[Session], jobs: JobQueue, item_id: int) -> bool:
+    """Tell the worker about a committed item; remember when, so the sweeper does not resend it."""
+    if not jobs.enqueue_item(item_id):
+        return False
+    with factory() as session:
+        items_repo.mark_enqueued(session, [item_id])
+        session.commit()
+    return True
 
 
 def _attach_tags_and_note(session: Session, item: Item, req: SaveRequest) -> None:
@@ -156,6 +169,9 @@ def store_pdf_bytes(settings: Settings, data: bytes) -> tuple[str, Path]:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise StorageError(f"Storing the PDF failed: {exc.strerror or exc}. Nothing was saved.") from exc
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -190,28 +206,23 @@ def save_uploaded_pdf(
                 _merge_into_existing(session, existing, req)
                 session.commit()
                 return SaveResult(item=existing, created=False, enqueued=False)
-            file = get_or_create_file(session, digest, len(data), Path(filename or "").name)
-            item = items_repo.add_item(
-                session,
-                Item(
-                    kind=ItemKind.paper, title=(req.title or "").strip()[:MAX_TITLE], url=canonical,
-                    canonical_url=canonical, file_id=file.id, status=ItemStatus.queued,
-                    authors=[], extra={"filename": Path(filename or "").name}, site="upload",
-                ),
-            )
-            _attach_tags_and_note(session, item, req)
-            index_repo.mark_for_index(session, [item.id])
             try:
+                file = get_or_create_file(session, digest, len(data), Path(filename or "").name)
+                item = items_repo.add_item(
+                    session,
+                    Item(
+                        kind=ItemKind.paper, title=(req.title or "").strip()[:MAX_TITLE], url=canonical,
+                        canonical_url=canonical, file_id=file.id, status=ItemStatus.queued,
+                        authors=[], extra={"filename": Path(filename or "").name}, site="upload",
+                    ),
+                )
+                _attach_tags_and_note(session, item, req)
+                index_repo.mark_for_index(session, [item.id])
                 session.commit()
             except IntegrityError:
                 session.rollback()
                 continue
-        enqueued = jobs.enqueue_item(item.id)
-        if enqueued:
-            with factory() as session:
-                items_repo.mark_enqueued(session, [item.id])
-                session.commit()
-        return SaveResult(item=item, created=True, enqueued=enqueued)
+        return SaveResult(item=item, created=True, enqueued=_enqueue(factory, jobs, item.id))
     raise SaveError("The upload could not be saved; please try again.")
 
 
@@ -231,10 +242,7 @@ def retry_item(factory: sessionmaker[Session], jobs: JobQueue, item_id: int) -> 
         item.lease_until = None
         item.enqueued_at = None
         session.commit()
-    if jobs.enqueue_item(item_id):
-        with factory() as session:
-            items_repo.mark_enqueued(session, [item_id])
-            session.commit()
+    _enqueue(factory, jobs, item_id)
     return item
 
 
@@ -276,3 +284,40 @@ def delete_item(factory: sessionmaker[Session], jobs: JobQueue, item_id: int) ->
         session.commit()
     jobs.enqueue_index()
     return True
+
+
+def update_item(
+    factory: sessionmaker[Session],
+    jobs: JobQueue,
+    item_id: int,
+    *,
+    title: str | None = None,
+    tags: list[str] | None = None,
+    read_state: str | None = None,
+    starred: bool | None = None,
+) -> Item | None:
+    """Change an item's title, tags (the list replaces them), read state or star in one transaction."""
+    if read_state is not None and read_state not in ReadState.__members__:
+        raise SaveError(f"Unknown read state {read_state!r}.")
+    with factory() as session:
+        item = items_repo.get_item(session, item_id)
+        if item is None or item.trashed_at is not None:
+            return None
+        if title is not None:
+            item.title = title.strip()[:MAX_TITLE]
+        if read_state is not None and read_state != item.read_state:
+            item.read_state = read_state
+            item.read_at = utcnow() if read_state == ReadState.read else None
+        if starred is not None:
+            item.starred = starred
+        if tags is not None:
+            wanted = tags_repo.get_or_create_tags(session, tags)
+            keep = {t.id for t in wanted}
+            for old in tags_repo.tags_of_item(session, item_id):
+                if old.id not in keep:
+                    tags_repo.remove_tag_from_item(session, item_id, old.id)
+            tags_repo.add_tags_to_item(session, item_id, wanted)
+        index_repo.mark_for_index(session, [item_id])
+        session.commit()
+    jobs.enqueue_index()
+    return item

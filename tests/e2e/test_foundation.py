@@ -141,6 +141,7 @@ def test_bad_links_fail_with_a_clear_message_and_the_worker_keeps_serving(stack:
         for url, expected in cases.items():
             page = browser.get(f"/items/{ids[url]}").text
             assert "Failed" in page and "Retry" in page
+            assert expected.lower() in page.lower()
 
 
 def test_plain_serve_starts_its_own_worker(tmp_path, fakeweb):

@@ -79,8 +79,8 @@ def test_disk_full_fails_cleanly_and_the_retry_succeeds_after_space_is_freed(tmp
 
 
 def test_upload_on_a_full_disk_answers_503_and_leaves_nothing(tmp_path, small_disk, make_client):
-    from app.services.auth import create_api_token
     from app.repo.users import get_owner
+    from app.services.auth import create_api_token
     from tests.fixtures.app import make_settings
 
     settings = make_settings(tmp_path, data_dir=small_disk, database_url=f"sqlite:///{tmp_path / 'lectern.db'}")

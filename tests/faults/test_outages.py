@@ -11,8 +11,8 @@ import pytest
 
 from app.db import make_engine, make_session_factory
 from app.models import Item
-from app.services.auth import create_api_token
 from app.repo.users import get_owner
+from app.services.auth import create_api_token
 from tests.faults.servers import MeiliServer, RedisServer
 from tests.fixtures.app import csrf_of, login, make_settings, wait_for
 from tests.fixtures.fakeweb import make_test_pdf

@@ -91,3 +91,35 @@ def test_security_headers_on_every_page(client):
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert "unsafe-inline" not in response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+
+
+def test_login_is_throttled_per_address_and_a_spoofed_forwarded_for_does_not_help(tmp_path, make_client):
+    client = make_client(make_settings(tmp_path, login_max_failures=3))
+    for n in range(3):
+        spoof = {"X-Forwarded-For": f"203.0.113.{n}"}  # not from a trusted proxy: ignored
+        assert client.post("/login", data={"password": "wrong"}, headers=spoof).status_code == 401
+    blocked = client.post("/login", data={"password": TEST_PASSWORD}, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert blocked.status_code == 429 and "Too many failed logins" in blocked.text
+    assert int(blocked.headers["retry-after"]) > 0
+
+
+def test_forwarded_for_is_believed_only_from_a_trusted_proxy():
+    from app.services.throttle import client_address
+
+    assert client_address("10.0.0.5", "203.0.113.9", []) == "10.0.0.5"
+    assert client_address("10.0.0.5", "203.0.113.9", ["10.0.0.0/8"]) == "203.0.113.9"
+    # A client that prepends its own entry cannot choose its address: the proxy appended the real one.
+    assert client_address("10.0.0.5", "1.2.3.4, 203.0.113.9", ["10.0.0.0/8"]) == "203.0.113.9"
+    assert client_address("10.0.0.5", "garbage", ["10.0.0.0/8"]) == "garbage"
+
+
+def test_throttle_window_slides():
+    from app.services.throttle import LoginThrottle
+
+    now = [1000.0]
+    throttle = LoginThrottle(max_failures=2, window_seconds=60, clock=lambda: now[0])
+    throttle.failed("a")
+    throttle.failed("a")
+    assert throttle.retry_after("a") == 60 and throttle.retry_after("b") == 0
+    now[0] += 61
+    assert throttle.retry_after("a") == 0

@@ -1,7 +1,21 @@
 from fastapi import APIRouter
 
-from app.web.routes import auth, files, items, search, system
+from app.web.routes import (
+    auth,
+    capture,
+    exports,
+    files,
+    imports,
+    items,
+    library,
+    notes,
+    search,
+    stats,
+    system,
+    tags,
+    tokens,
+)
 
 router = APIRouter()
-for module in (auth, items, search, files, system):
+for module in (auth, library, items, tags, notes, stats, search, files, system, capture, tokens, imports, exports):
     router.include_router(module.router)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from app.services import auth as auth_service
+from app.services.throttle import client_address
 from app.web.deps import SESSION_COOKIE, ServicesDep, SessionDep
 from app.web.render import render
 
@@ -89,10 +90,20 @@ def login_submit(
     if not _same_origin(request):
         return render(request, "auth/login.html", {"error": "Cross-site request refused.", "next": "/"},
                       status_code=403)
+    address = client_address(request.client.host if request.client else None,
+                             request.headers.get("x-forwarded-for"), services.settings.trusted_proxies)
+    throttle = services.login_throttle
+    wait = throttle.retry_after(address)
+    if wait:
+        message = f"Too many failed logins from your address. Try again in {int(wait // 60) + 1} minutes."
+        return render(request, "auth/login.html", {"error": message, "next": safe_next(next)},
+                      status_code=429, headers={"Retry-After": str(int(wait))})
     user = auth_service.check_login(session, password)
     if user is None:
+        throttle.failed(address)
         return render(request, "auth/login.html", {"error": "Wrong password.", "next": safe_next(next)},
                       status_code=401)
+    throttle.succeeded(address)
     cookie = auth_service.start_web_session(session, user)
     session.commit()
     return _login_response(request, services, cookie, next)
