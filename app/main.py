@@ -47,6 +47,12 @@ class Services:
         return make_search_backend(self.settings)
 
     @cached_property
+    def sidebar(self):
+        from app.services.library import SidebarCache
+
+        return SidebarCache()
+
+    @cached_property
     def login_throttle(self):
         from app.services.throttle import LoginThrottle
 

@@ -5,6 +5,7 @@ from app.models.file import File, FilePage
 from app.models.import_job import ImportJob
 from app.models.index_queue import IndexPending
 from app.models.item import ACTIVE_STATUSES, Item, ItemKind, ItemStatus, ReadState
+from app.models.library_state import LibraryState
 from app.models.note import Note
 from app.models.saved_search import SavedSearch
 from app.models.tag import Tag, item_tags
@@ -21,6 +22,7 @@ __all__ = [
     "Item",
     "ItemKind",
     "ItemStatus",
+    "LibraryState",
     "Note",
     "ReadState",
     "SavedSearch",

@@ -72,7 +72,13 @@ class Item(Base):
         secondary="item_tags", lazy="raise", order_by="Tag.name"
     )
 
-    __table_args__ = (Index("ix_items_status_lease", "status", "lease_until"),)
+    __table_args__ = (
+        Index("ix_items_status_lease", "status", "lease_until"),
+        # The library list in saved order and the sidebar counts read only these indexes, never
+        # the rows (on SQLite a row's later columns sit behind its long text on overflow pages).
+        Index("ix_items_live_saved", "trashed_at", "saved_at", "id"),
+        Index("ix_items_live_counts", "trashed_at", "kind", "read_state", "starred"),
+    )
 
     def __repr__(self) -> str:
         return f"<Item {self.id} {self.kind} {self.canonical_url!r} {self.status}>"

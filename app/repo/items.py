@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, load_only, selectinload
 
-from app.models import ACTIVE_STATUSES, Item, ItemStatus, Note, Tag, item_tags, utcnow
+from app.models import ACTIVE_STATUSES, Item, ItemStatus, LibraryState, Note, Tag, item_tags, utcnow
 
 
 def get_item(session: Session, item_id: int, *, with_relations: bool = False) -> Item | None:
@@ -83,11 +83,16 @@ def _filtered(stmt, flt: ItemListFilter):
     return stmt
 
 
-def list_items(session: Session, flt: ItemListFilter) -> list[Item]:
-    """A page of items with tags and files loaded (a fixed number of queries for any page size)."""
+def list_items(session: Session, flt: ItemListFilter, *, rows_only: bool = False) -> list[Item]:
+    """A page of items with tags and files loaded (a fixed number of queries for any page size).
+
+    ``rows_only``: leave out the long texts (page text, captured content) a list row never shows.
+    """
     stmt = _filtered(select(Item), flt).order_by(*SORTS.get(flt.sort, SORTS["saved_desc"]))
     stmt = stmt.limit(flt.limit).offset(flt.offset)
     stmt = stmt.options(selectinload(Item.tags), selectinload(Item.file))
+    if rows_only:
+        stmt = stmt.options(defer(Item.text, raiseload=True), defer(Item.captured, raiseload=True))
     return list(session.scalars(stmt))
 
 
@@ -115,6 +120,23 @@ def get_items_by_ids(
     stmt = select(Item).where(Item.id.in_(item_ids)).options(selectinload(Item.tags), selectinload(Item.file))
     if not include_trashed:
         stmt = stmt.where(Item.trashed_at.is_(None))
+    return {item.id: item for item in session.scalars(stmt)}
+
+
+def get_result_rows(session: Session, item_ids: Sequence[int]) -> dict[int, Item]:
+    """Items by id for a list of search results: the columns a result row shows and the tags
+    (not the page text, captured HTML or file), so a page of hits stays cheap to load."""
+    if not item_ids:
+        return {}
+    stmt = (
+        select(Item)
+        .where(Item.id.in_(item_ids), Item.trashed_at.is_(None))
+        .options(
+            load_only(Item.id, Item.kind, Item.title, Item.url, Item.authors, Item.site, Item.trashed_at,
+                      raiseload=True),
+            selectinload(Item.tags),
+        )
+    )
     return {item.id: item for item in session.scalars(stmt)}
 
 
@@ -155,23 +177,29 @@ def saved_and_read_since(session: Session, since: datetime) -> tuple[list[dateti
 
 
 def library_totals(session: Session) -> dict[str, int]:
-    """Counts for the sidebar: all, unread, read, starred, per kind, trash."""
-    live = Item.trashed_at.is_(None)
-    row = session.execute(
-        select(
-            func.count(Item.id).filter(live),
-            func.count(Item.id).filter(live, Item.read_state == "unread"),
-            func.count(Item.id).filter(live, Item.read_state == "read"),
-            func.count(Item.id).filter(live, Item.starred.is_(True)),
-            func.count(Item.id).filter(live, Item.kind == "paper"),
-            func.count(Item.id).filter(live, Item.kind == "tweet"),
-            func.count(Item.id).filter(live, Item.kind == "post"),
-            func.count(Item.id).filter(live, Item.kind == "link"),
-            func.count(Item.id).filter(Item.trashed_at.is_not(None)),
-        )
-    ).one()
-    keys = ("all", "unread", "read", "starred", "paper", "tweet", "post", "link", "trash")
-    return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
+    """Counts for the sidebar: all, unread, read, starred, per kind, trash.
+
+    Grouped over the covering index ix_items_live_counts (never the rows), summed here.
+    """
+    totals = dict.fromkeys(("all", "unread", "reading", "read", "starred", "paper", "tweet", "post", "link"), 0)
+    rows = session.execute(
+        select(Item.kind, Item.read_state, Item.starred, func.count())
+        .where(Item.trashed_at.is_(None))
+        .group_by(Item.kind, Item.read_state, Item.starred)
+    )
+    for kind, state, starred, n in rows:
+        totals["all"] += n
+        totals[state] = totals.get(state, 0) + n
+        totals[kind] = totals.get(kind, 0) + n
+        if starred:
+            totals["starred"] += n
+    totals["trash"] = session.scalar(select(func.count()).where(Item.trashed_at.is_not(None))) or 0
+    return totals
+
+
+def library_version(session: Session) -> int:
+    """Goes up whenever the sidebar's counts may have changed (database triggers bump it)."""
+    return session.scalar(select(LibraryState.version).where(LibraryState.id == 1)) or 0
 
 
 # Job bookkeeping ---------------------------------------------------------------------------------

@@ -570,7 +570,12 @@ class EmbeddedBackend:
         return [r[0] for r in rows]
 
     def _browse(self, conn, q: SearchQuery, filters, excluded: set[int]) -> SearchResults:
-        """No words: every item that passes the filters, newest first (or by published date)."""
+        """No words: every item that passes the filters, newest first (or by published date).
+
+        The total is exact. Facets are counted over the newest ``candidate_cap`` items that pass
+        and scaled to the total beyond that (as for a common word), so a filter-only search costs
+        the same at 100k items as at 1k.
+        """
         where, params = filters
         sql_where = f"WHERE {where}" if where else ""
         if excluded:
@@ -586,25 +591,19 @@ class EmbeddedBackend:
         ]
         total = conn.execute(f"SELECT count(*) FROM items i {sql_where}", params).fetchone()[0]
         facets: dict[str, dict[str, int]] = {}
+        exhaustive = True
         if q.with_facets:
-            facets = self._facet_rows(
-                conn.execute(
-                    f"SELECT i.kind, i.read_state, i.starred, i.has_pdf, i.year, count(*) FROM items i {sql_where}"
-                    " GROUP BY 1, 2, 3, 4, 5",
-                    params,
-                ),
-                1.0,
-            )
-            facets["tags"] = {
-                tag: n
-                for tag, n in conn.execute(
-                    f"SELECT t.tag, count(*) FROM item_tags t JOIN items i ON i.rowkey = t.rowkey {sql_where}"
-                    " GROUP BY t.tag ORDER BY count(*) DESC, t.tag LIMIT 100",
-                    params,
+            pool = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT i.rowkey FROM items i {sql_where} ORDER BY i.rowkey DESC LIMIT ?",
+                    [*params, self.candidate_cap],
                 )
-            }
+            ]
+            exhaustive = len(pool) >= total
+            facets = self._facets(conn, pool, total / max(len(pool), 1))
         hits = self._hits(conn, keys, Matcher([]), None, {})
-        return SearchResults(hits=hits, total=total, facets=facets)
+        return SearchResults(hits=hits, total=total, facets=facets, exhaustive=exhaustive)
 
     @staticmethod
     def _facet_rows(rows, scale: float) -> dict[str, dict[str, int]]:

@@ -26,6 +26,7 @@ class SearchPage:
     query: str
     rows: list[SearchRow] = field(default_factory=list)
     total: int = 0
+    exact: bool = True  # False when total and facet counts are estimates
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     unavailable: bool = False
     took_ms: float = 0.0
@@ -52,9 +53,10 @@ def search_library(
     except SearchUnavailable:
         result.unavailable = True
         return result
-    items = items_repo.get_items_by_ids(session, [h.item_id for h in found.hits])
+    items = items_repo.get_result_rows(session, [h.item_id for h in found.hits])
     result.rows = [SearchRow(hit=h, item=items[h.item_id]) for h in found.hits if h.item_id in items]
     result.total, result.facets, result.took_ms = found.total, found.facets, found.took_ms
+    result.exact = found.exhaustive
     return result
 
 

@@ -14,6 +14,8 @@ from app.web.filters import install_filters
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+# Templates are read once per process (no stat() of every template file on every render).
+templates.env.auto_reload = False
 install_filters(templates.env)
 
 

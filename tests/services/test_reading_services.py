@@ -78,3 +78,55 @@ def test_trash_and_restore_go_through_the_index_outbox(db_factory, db_settings):
     with db_factory() as session:
         assert session.get(IndexPending, a).op == "upsert"
 
+
+
+def test_sidebar_counts_are_kept_until_a_change_that_moves_them(db_factory, db_settings):
+    """The web app keeps the sidebar counts keyed by the library version that database triggers
+    bump; every kind of change the sidebar shows must show on the next page."""
+    cache = library.SidebarCache()
+
+    def side():
+        with db_factory() as session:
+            return cache.get(session)
+
+    a, b = _items(db_factory, 2)
+    first = side()
+    assert first.totals["all"] == 2 and first.totals["unread"] == 2 and first.tags == []
+    assert side() is first  # nothing changed: the same counts, not recounted
+
+    library.set_read(db_factory, JOBS, [a], True)
+    after_read = side()
+    assert after_read is not first and after_read.totals["read"] == 1 and after_read.totals["unread"] == 1
+
+    assert library.toggle_star(db_factory, JOBS, b) is True
+    assert side().totals["starred"] == 1
+
+    tag = tags.tag_items(db_factory, JOBS, [a, b], "diffusion")
+    assert [(t.name, n) for t, n in side().tags] == [("diffusion", 2)]
+    tags.rename_tag(db_factory, JOBS, tag.id, "Diffusion/Score")
+    assert [(t.name, n) for t, n in side().tags] == [("Diffusion/Score", 2)]
+    tags.untag_item(db_factory, JOBS, a, tag.id)
+    assert [(t.name, n) for t, n in side().tags] == [("Diffusion/Score", 1)]
+
+    library.trash_items(db_factory, JOBS, [b])
+    trashed = side()
+    assert trashed.totals["all"] == 1 and trashed.totals["trash"] == 1 and trashed.tags == []
+
+    with db_factory() as session:
+        new = Item(kind="paper", title="c", url="https://e.org/c", canonical_url="https://e.org/c", authors=[], extra={})
+        session.add(new)
+        session.commit()
+        c = new.id
+    assert side().totals["all"] == 2
+    with db_factory() as session:
+        session.get(Item, c).kind = "tweet"
+        session.commit()
+    totals = side().totals
+    assert totals["tweet"] == 1 and totals["paper"] == 1
+
+    # A change the sidebar does not show (the worker's status updates) keeps the cached counts.
+    settled = side()
+    with db_factory() as session:
+        session.get(Item, c).status = "ready"
+        session.commit()
+    assert side() is settled
