@@ -72,6 +72,18 @@ class Services:
             self.search.setup()
         except Exception as exc:  # noqa: BLE001 - search may come up later; saving must still work
             log.warning("search backend not ready at start: %s", exc)
+            return
+        if getattr(self.search, "rebuilt", False):
+            from app.repo import index_queue as index_repo
+
+            with self.factory() as session:
+                n = index_repo.mark_all_for_index(session)
+                session.commit()
+            log.warning("the search index layout changed: it was emptied and %d items are queued for indexing", n)
+            try:
+                self.jobs.enqueue_index()
+            except Exception as exc:  # noqa: BLE001 - the sweeper applies the outbox when the broker returns
+                log.warning("could not enqueue indexing now: %s", exc)
 
     def close(self) -> None:
         if "search" in self.__dict__:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from app.models import IndexPending, utcnow
+from app.models import IndexPending, Item, utcnow
 
 
 def mark_for_index(session: Session, item_ids: Sequence[int], op: str = "upsert") -> None:
@@ -20,6 +20,21 @@ def mark_for_index(session: Session, item_ids: Sequence[int], op: str = "upsert"
             row.op = op
             row.queued_at = utcnow()
     session.flush()
+
+
+def mark_all_for_index(session: Session) -> int:
+    """Queue every item in the library for (re)indexing, in two statements whatever its size."""
+    session.execute(delete(IndexPending))
+    now = utcnow()
+    result = session.execute(
+        insert(IndexPending).from_select(
+            ["item_id", "op", "queued_at", "attempts", "error"],
+            select(Item.id, literal("upsert"), literal(now, type_=IndexPending.queued_at.type), literal(0), literal(""))
+            .where(Item.trashed_at.is_(None)),
+        )
+    )
+    session.flush()
+    return result.rowcount or 0
 
 
 def pending_batch(session: Session, limit: int = 200) -> list[IndexPending]:

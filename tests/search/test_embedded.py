@@ -67,3 +67,44 @@ def test_factory_picks_the_configured_backend(tmp_path):
     assert isinstance(meili, MeiliBackend)
     assert meili.index_name == "x"
     assert not meili.healthy()
+
+
+def test_an_index_from_an_older_layout_is_emptied_and_every_item_queued_again(tmp_path):
+    """Upgrading Lectern must never leave search silently broken: an embedded index written by
+    an older schema is dropped on start and the whole library goes through the index outbox."""
+    import sqlite3
+
+    from sqlalchemy import select
+
+    from app.main import Services
+    from app.models import IndexPending, Item
+    from tests.fixtures.app import make_settings
+
+    settings = make_settings(tmp_path)
+    services = Services(settings)
+    services.start()
+    with services.factory() as session:
+        session.add_all([Item(kind="post", title=f"t{i}", url=f"https://e.org/{i}", canonical_url=f"https://e.org/{i}",
+                              authors=[], extra={}) for i in range(3)])
+        session.commit()
+        ids = sorted(session.scalars(select(Item.id)))
+        session.query(IndexPending).delete()
+        session.commit()
+    services.search.upsert([SearchDocument(item_id=ids[0], kind="post", title="an old entry")])
+    services.close()
+    assert services.search.rebuilt is False
+
+    with sqlite3.connect(settings.search_db_path) as conn:  # as an older release left it
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+
+    again = Services(settings)
+    again.start()
+    try:
+        assert again.search.rebuilt is True
+        assert again.search.indexed_ids() == set()
+        with again.factory() as session:
+            assert sorted(session.scalars(select(IndexPending.item_id))) == ids
+        again.search.setup()  # idempotent once on the current layout
+        assert again.search.indexed_ids() == set()
+    finally:
+        again.close()
