@@ -1,0 +1,715 @@
+"""Lectern's benchmark: every path a user waits on, beside its limit measured in the same run.
+
+    bench/run                       # 10,000 items, embedded stack (+ Meilisearch search backend)
+    bench/run --size 100000
+    bench/run --quick               # 1-2 minute smoke run (1,000 items, few repetitions)
+    bench/run --stack production    # also PostgreSQL + Redis + Meilisearch at 127.0.0.1
+
+Builds a library (bench/data.py), indexes it into both search backends (timed: figure 6), starts
+`lectern serve --no-worker` (embedded search, and a second one on the same database with the
+Meilisearch backend), `lectern worker`, a throwaway Meilisearch and a local stand-in for arXiv
+and blogs, all on loopback; then measures and prints one table (bench/out/results.json too).
+The machine is shared and noisy: read the medians and the ratios to the limit, not one time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import string
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pymupdf  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
+
+from app.config import Settings  # noqa: E402
+from app.db import make_engine, make_session_factory  # noqa: E402
+from app.migrate import upgrade_database  # noqa: E402
+from app.search.embedded import EmbeddedBackend  # noqa: E402
+from app.search.meili import MeiliBackend  # noqa: E402
+from app.search.query import parse_query  # noqa: E402
+from app.search.text import terms_of  # noqa: E402
+from app.services.indexing import reindex_all  # noqa: E402
+from bench.data import Corpus, common_tag, load_library  # noqa: E402
+from bench.search_bench import QUERIES, start_meili  # noqa: E402
+from tests.e2e.stack import Stack, base_env, production_env  # noqa: E402
+from tests.fixtures.fakeweb import FakeWeb, make_test_pdf  # noqa: E402
+from tests.fixtures.services import PG_URL, port_open  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+REDIS_BENCH_URL = os.environ.get("LECTERN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+# Measuring ------------------------------------------------------------------------------------
+
+
+def pct(xs: list[float]) -> tuple[float, float]:
+    if not xs:
+        return float("nan"), float("nan")
+    if len(xs) == 1:
+        return xs[0], xs[0]
+    return statistics.median(xs), statistics.quantiles(xs, n=20, method="inclusive")[-1]
+
+
+def ms(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+@dataclass
+class Row:
+    figure: str
+    what: str
+    unit: str = "ms"
+    p50: float | None = None
+    p95: float | None = None
+    limit: str = ""
+    limit_p50: float | None = None
+    limit_p95: float | None = None
+    target: str = ""
+    ok: bool | None = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.unit == "ms" and self.p95 is not None and self.limit_p95:
+            return self.p95 / self.limit_p95
+        if self.unit != "ms" and self.p50 is not None and self.limit_p50:
+            return self.p50 / self.limit_p50
+        return None
+
+
+class Report:
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        ratio = f" ratio {row.ratio:.2f}" if row.ratio is not None else ""
+        print(f"  [{row.figure}] {row.what}: p50 {_f(row.p50)} p95 {_f(row.p95)} {row.unit}{ratio}",
+              file=sys.stderr, flush=True)
+        return row
+
+    def table(self) -> str:
+        head = (f"{'fig':<4}{'measure':<44}{'p50':>9}{'p95':>9}{'unit':>7}  {'limit':<26}"
+                f"{'lim p50':>9}{'lim p95':>9}{'ratio':>7}  {'target':<16}{'ok':<4}")
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            ok = "" if r.ok is None else ("yes" if r.ok else "NO")
+            ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
+            lines.append(
+                f"{r.figure:<4}{r.what[:43]:<44}{_f(r.p50):>9}{_f(r.p95):>9}{r.unit:>7}  {r.limit[:25]:<26}"
+                f"{_f(r.limit_p50):>9}{_f(r.limit_p95):>9}{ratio:>7}  {r.target[:15]:<16}{ok:<4}"
+            )
+            if r.note:
+                lines.append(f"{'':<4}  {r.note}")
+        return "\n".join(lines)
+
+
+def _f(x: float | None) -> str:
+    if x is None or x != x:
+        return "-"
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}"
+
+
+# Processes ------------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def process_tree(pid: int) -> list[int]:
+    seen, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo += _children(p)
+    return seen
+
+
+def status_kb(pid: int, field_name: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:80]
+    except OSError:
+        return ""
+
+
+class RssWatch:
+    """Samples VmHWM of the watched process trees (children come and go: extraction sandboxes)."""
+
+    def __init__(self) -> None:
+        self.trees: dict[str, int] = {}
+        self.peak: dict[str, dict[int, tuple[int, str]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def watch(self, name: str, pid: int) -> None:
+        self.trees[name] = pid
+        self.peak.setdefault(name, {})
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def sample(self) -> None:
+        for name, root in list(self.trees.items()):
+            for pid in process_tree(root):
+                kb = status_kb(pid, "VmHWM")
+                old = self.peak[name].get(pid, (0, ""))
+                if kb > old[0]:
+                    self.peak[name][pid] = (kb, old[1] or cmdline(pid))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.sample()
+
+
+# The run --------------------------------------------------------------------------------------
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def word_for(n: int) -> str:
+    """A made-up word no library text contains (letters only, so every tokenizer keeps it whole)."""
+    letters = string.ascii_lowercase
+    out = ""
+    for _ in range(3):
+        n, r = divmod(n, 26)
+        out += letters[r] * 3
+    return "qz" + out
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.quick = args.quick
+        self.report = Report()
+        self.workdir = Path(tempfile.mkdtemp(prefix="lectern-bench-"))
+        self.corpus = Corpus.load()
+        self.web = FakeWeb()
+        self.rss = RssWatch()
+        self.stacks: list[Stack] = []
+        self.meili_proc = None
+        self.arxiv_n = 0
+        self.idle: dict[str, float] = {}
+
+    # Set-up ---------------------------------------------------------------------------------
+
+    def stand_in_pages(self) -> None:
+        for i in range(400):
+            post = self.corpus.posts[i % len(self.corpus.posts)]
+            body = self.corpus.prose[i * 3000 : i * 3000 + 6000]
+            self.web.add(f"/blog/{i}", f"<!DOCTYPE html><html><head><title>{post.title}</title></head>"
+                                       f"<body><article><h1>{post.title}</h1><p>{body}</p></article></body></html>")
+        pages = [p for pdf in self.corpus.pdfs for p in pdf]
+        self.pdf20 = [pages[i % len(pages)] for i in range(20)]
+
+    def arxiv_paper(self) -> tuple[str, str]:
+        """A new arXiv id served by the stand-in (20-page PDF), and the made-up word in its title."""
+        self.arxiv_n += 1
+        n = self.arxiv_n
+        arxiv_id = f"2601.{10000 + n:05d}"
+        word = word_for(n)
+        title = f"Benchmark paper {word} on diffusion"
+        pdf = make_test_pdf(self.pdf20, title=title)
+        self.web.add_arxiv_paper(arxiv_id, title, ["Ada Bench", "Bo Mark"], f"An abstract about {word}.", pdf)
+        return arxiv_id, word
+
+    def build(self) -> None:
+        n = self.args.size
+        data_dir = self.workdir / "embedded"
+        self.settings = Settings(data_dir=data_dir)
+        engine = make_engine(self.settings)
+        upgrade_database(engine)
+        t = time.perf_counter()
+        counts = load_library(engine, self.corpus, n)
+        print(f"library: {counts} inserted in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        self.counts = counts
+        self.engine = engine
+        factory = make_session_factory(engine)
+
+        meili_dir = self.workdir / "meili"
+        meili_dir.mkdir()
+        self.meili_proc, self.meili_url, self.meili_key = start_meili(meili_dir)
+        self.rss.watch("meilisearch", self.meili_proc.pid)
+        self.meili_index = f"bench_{n}"
+
+        for name, backend in (
+            ("embedded", EmbeddedBackend(self.settings.search_db_path)),
+            ("meilisearch", MeiliBackend(self.meili_url, self.meili_key, self.meili_index, timeout=30,
+                                         task_timeout=7200)),
+        ):
+            t = time.perf_counter()
+            done = reindex_all(factory, backend, progress=_progress(name))
+            seconds = time.perf_counter() - t
+            print(file=sys.stderr)
+            self.report.add(Row("6", f"reindex {name} ({done} items)", "items/s", p50=done / seconds,
+                                note=f"{seconds:.1f} s, {counts['pdf_pages']} PDF pages"))
+            backend.close()
+
+    def start_stacks(self) -> None:
+        emb_env = base_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(self.settings.data_dir),
+                           LECTERN_LOG_LEVEL="WARNING")
+        self.emb = Stack("embedded", emb_env, self.workdir)
+        self.emb.start_web()
+        self.stacks.append(self.emb)
+        self.rss.watch("web (embedded)", self.emb.processes[0].pid)
+        meili_env = dict(emb_env, LECTERN_SEARCH_BACKEND="meilisearch", LECTERN_MEILI_URL=self.meili_url,
+                         LECTERN_MEILI_KEY=self.meili_key, LECTERN_MEILI_INDEX=self.meili_index)
+        self.msearch = Stack("meili", meili_env, self.workdir)
+        self.msearch.start_web()
+        self.stacks.append(self.msearch)
+        self.rss.watch("web (meilisearch)", self.msearch.processes[0].pid)
+        self.rss.start()
+
+    def start_worker(self, stack: Stack, name: str) -> None:
+        proc = stack.start_worker()
+        self.rss.watch(name, proc.pid)
+        # The worker is up when it has taken and finished a job.
+        with stack.api() as api:
+            item = api.post("/api/v1/items", json={"url": self.web.url("/blog/399")}).json()["item"]
+        stack.wait_item(item["id"], timeout=120)
+
+    # Figures --------------------------------------------------------------------------------
+
+    def queries(self) -> list[tuple[str, str]]:
+        runs = 4 if self.quick else 25  # 8 classes x 25 = 200 queries
+        out = []
+        for cls, qs in QUERIES.items():
+            out += [(cls, qs[r % len(qs)]) for r in range(runs)]
+        return out
+
+    def raw_embedded(self) -> Callable[[str], object]:
+        conn = sqlite3.connect(self.settings.search_db_path, check_same_thread=False)
+        backend = EmbeddedBackend(self.settings.search_db_path)
+
+        def run(q: str) -> object:
+            query = parse_query(q)
+            terms, phrases = terms_of(query.terms, query.phrases)
+            if not terms and not phrases:
+                where, params = backend._filters(query)
+                sql = "SELECT i.item_id FROM items i " + (f"WHERE {where} " if where else "") + \
+                      "ORDER BY i.rowkey DESC LIMIT 20"
+                return conn.execute(sql, params).fetchall()
+            expr = " AND ".join('"' + " ".join(t.tokens) + '"' for t in terms + phrases)
+            rows = conn.execute("SELECT rowid FROM head WHERE head MATCH ? ORDER BY rowid DESC LIMIT 20",
+                                (expr,)).fetchall()
+            if len(rows) < 20:
+                rows += conn.execute("SELECT rowid FROM chunks WHERE chunks MATCH ? ORDER BY rowid DESC LIMIT 20",
+                                     (expr,)).fetchall()
+            return rows
+
+        return run
+
+    def raw_meili(self) -> Callable[[str], object]:
+        """Meilisearch's own search through the official client (as the app calls it): words and
+        filters only, no facets, highlighting or cropping."""
+        backend = MeiliBackend(self.meili_url, self.meili_key, self.meili_index, timeout=30)
+        index = backend._client.index(self.meili_index)
+
+        def run(q: str) -> object:
+            query = parse_query(q)
+            return index.search(backend._q(query) if query.has_text else "",
+                                {"limit": 20, "filter": backend._filter(query, text=bool(query.has_text))})
+
+        return run
+
+    def fig_search(self) -> None:
+        queries = self.queries()
+        for name, stack, raw in (("embedded", self.emb, self.raw_embedded()),
+                                 ("meilisearch", self.msearch, self.raw_meili())):
+            with stack.browser() as client:
+                headers = {"HX-Request": "true"}
+
+                def http(q: str, client=client, headers=headers, name=name) -> None:
+                    r = client.get(f"/search?q={quote(q)}", headers=headers)
+                    if r.status_code != 200:
+                        raise SystemExit(f"search {q!r} on {name}: {r.status_code}")
+
+                for _, q in queries[:: max(1, len(queries) // 40)]:  # warm up both paths
+                    http(q)
+                    raw(q)
+                times: dict[str, list[float]] = {}
+                limits: dict[str, list[float]] = {}
+                order = list(queries)
+                random.Random(3).shuffle(order)
+                for cls, q in order:
+                    times.setdefault(cls, []).append(ms(lambda q=q: http(q)))
+                    limits.setdefault(cls, []).append(ms(lambda q=q, raw=raw: raw(q)))
+            target_ms = 15 if name == "meilisearch" else 40
+            all_t = [x for v in times.values() for x in v]
+            all_l = [x for v in limits.values() for x in v]
+            p50, p95 = pct(all_t)
+            self.idle[f"search {name}"] = p95
+            lp50, lp95 = pct(all_l)
+            self.report.add(Row("2", f"search {name}: all {len(all_t)} queries", p50=p50, p95=p95,
+                                limit=f"raw {'SQL' if name == 'embedded' else 'Meilisearch HTTP'}",
+                                limit_p50=lp50, limit_p95=lp95, target=f"p95<={target_ms}", ok=p95 <= target_ms))
+            for cls in QUERIES:
+                p50, p95 = pct(times[cls])
+                lp50, lp95 = pct(limits[cls])
+                self.report.add(Row("2", f"  {name}: {cls}", p50=p50, p95=p95,
+                                    limit=f"raw {'SQL' if name == 'embedded' else 'Meilisearch HTTP'}",
+                                    limit_p50=lp50, limit_p95=lp95, target=f"p95<={target_ms}",
+                                    ok=p95 <= target_ms))
+
+    def ping_times(self, api: httpx.Client, n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            out.append(ms(lambda: api.get("/api/v1/ping").raise_for_status()))
+        return out
+
+    def fig_library(self) -> None:
+        tag = common_tag(self.corpus)
+        runs = 15 if self.quick else 100
+        with self.emb.browser() as client, self.emb.api() as api:
+            self.ping_times(api, 10)
+            for _ in range(5):
+                client.get(f"/?tag={quote(tag)}&per_page=50").raise_for_status()
+            page, lim = [], []
+            for _ in range(runs):
+                page.append(ms(lambda: client.get(f"/?tag={quote(tag)}&per_page=50").raise_for_status()))
+                lim.append(ms(lambda: api.get("/api/v1/ping").raise_for_status()))
+        counts = {size: self.sql_count(tag, size) for size in (10, 50)}
+        p50, p95 = pct(page)
+        lp50, lp95 = pct(lim)
+        self.report.add(Row("3", f"library page, 50 items, tag:{tag[:16]}", p50=p50, p95=p95, limit="ping (auth'd)",
+                            limit_p50=lp50, limit_p95=lp95, target="p95<=40", ok=p95 <= 40))
+        self.report.add(Row("3", "library page SQL queries at 10 / 50 items", "queries", p50=counts[10],
+                            p95=counts[50], target="equal", ok=counts[10] == counts[50]))
+
+    def sql_count(self, tag: str, page_size: int) -> int:
+        from app.services.library import LibraryQuery, library_page
+
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *a):
+            statements.append(statement)
+
+        event.listen(self.engine, "before_cursor_execute", count)
+        try:
+            with make_session_factory(self.engine)() as session:
+                library_page(session, self.settings, LibraryQuery(tag=tag, per_page=page_size))
+        finally:
+            event.remove(self.engine, "before_cursor_execute", count)
+        return len(statements)
+
+    def make_busy(self, stack: Stack, n: int) -> None:
+        with stack.api() as api:
+            for _ in range(n):
+                arxiv_id, _ = self.arxiv_paper()
+                api.post("/api/v1/items", json={"url": f"https://arxiv.org/abs/{arxiv_id}"}).raise_for_status()
+
+    def save_bodies(self) -> Callable[[int], dict]:
+        counter = iter(range(10**9))
+
+        def url_body(_: int) -> dict:
+            return {"url": self.web.url(f"/blog/{next(counter) % 390}?v={random.random()}")}
+
+        def tweet_body(_: int) -> dict:
+            i = next(counter)
+            tweet = self.corpus.tweets[i % len(self.corpus.tweets)].text
+            return {"url": f"https://x.com/benchuser/status/{2 * 10**18 + i}{random.randrange(10**6)}",
+                    "kind": "tweet", "text": tweet, "title": tweet[:80]}
+
+        return url_body, tweet_body
+
+    def fig_save(self, stack: Stack, label: str) -> None:
+        runs = 20 if self.quick else 200
+        self.make_busy(stack, 4 if self.quick else 10)
+        url_body, tweet_body = self.save_bodies()
+        url_t, tweet_t, lim = [], [], []
+        with stack.api() as api:
+            self.ping_times(api, 10)
+            for i in range(runs):
+                url_t.append(ms(lambda i=i: api.post("/api/v1/items", json=url_body(i)).raise_for_status()))
+                tweet_t.append(ms(lambda i=i: api.post("/api/v1/items", json=tweet_body(i)).raise_for_status()))
+                lim.append(ms(lambda: api.get("/api/v1/ping").raise_for_status()))
+        lp50, lp95 = pct(lim)
+        for what, xs in (("URL", url_t), ("captured tweet", tweet_t)):
+            p50, p95 = pct(xs)
+            self.idle[f"save {what} {label}"] = p95
+            self.report.add(Row("1", f"save {what} ({label}, worker busy)", p50=p50, p95=p95,
+                                limit="ping (auth'd)", limit_p50=lp50, limit_p95=lp95, target="p95<=20",
+                                ok=p95 <= 20))
+
+    def idle_worker(self, stack: Stack, engine) -> None:
+        def drained() -> bool:
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT count(*) FROM items WHERE status NOT IN ('ready', 'failed')")).scalar() == 0
+
+        wait_for(drained, timeout=1800, what="the worker to finish its queue", interval=0.5)
+
+    def fig_e2e(self, stack: Stack, label: str, target_s: float) -> None:
+        runs = 5 if self.quick else 50
+        times, limits = [], []
+        pdf_url = None
+        with stack.api() as api:
+            for _ in range(runs):
+                arxiv_id, word = self.arxiv_paper()
+                pdf_url = self.web.url(f"/pdf/{arxiv_id}")
+                t = time.perf_counter()
+                saved = api.post("/api/v1/items", json={"url": f"https://arxiv.org/abs/{arxiv_id}"})
+                item_id = saved.raise_for_status().json()["item"]["id"]
+
+                def found(word=word, item_id=item_id) -> bool:
+                    r = api.get(f"/api/v1/search?q={word}")
+                    return r.status_code == 200 and any(h["item_id"] == item_id for h in r.json()["hits"])
+
+                wait_for(found, timeout=120, what=f"{arxiv_id} to become searchable ({label})", interval=0.02)
+                times.append((time.perf_counter() - t) * 1000)
+                limits.append(ms(lambda url=pdf_url: _fetch_and_extract(url)))
+        p50, p95 = pct(times)
+        lp50, lp95 = pct(limits)
+        self.report.add(Row("5", f"save arXiv URL -> searchable ({label})", p50=p50, p95=p95,
+                            limit="fetch PDF + raw get_text", limit_p50=lp50, limit_p95=lp95,
+                            target=f"p95<={target_s * 1000:.0f}", ok=p95 <= target_s * 1000,
+                            note=f"{runs} saves, one at a time, 20-page PDF, polling search every 20 ms"))
+
+    def fig_extract(self) -> None:
+        from app.extract.sandbox import ExtractSandbox
+        from bench.extract_bench import DEFAULT_PDFS, raw, sandboxed
+
+        paths = sorted(DEFAULT_PDFS.glob("*.pdf"))
+        settings = Settings()
+        sandbox = ExtractSandbox()
+        rates, raws = [], []
+        try:
+            sandboxed(paths[:1], sandbox, settings)  # start the sandbox's server outside the timing
+            for _ in range(1 if self.quick else 3):
+                rp, rs = raw(paths)
+                bp, bs = sandboxed(paths, sandbox, settings)
+                raws.append(rp / rs)
+                rates.append(bp / bs)
+        finally:
+            sandbox.close()
+        p50, lp50 = statistics.median(rates), statistics.median(raws)
+        self.report.add(Row("4", f"extraction step, {len(paths)} shared PDFs", "pages/s", p50=p50,
+                            limit="raw page.get_text()", limit_p50=lp50, target="ratio>=0.8",
+                            ok=p50 / lp50 >= 0.8, note=f"median of {len(rates)} rounds"))
+
+    def fig_load(self) -> None:
+        seconds = 10 if self.quick else 60
+        clients = 8
+        stop = time.monotonic() + seconds
+        search_t: list[float] = []
+        save_t: list[float] = []
+        errors: list[str] = []
+        queries = [q for _, q in self.queries()]
+        url_body, tweet_body = self.save_bodies()
+        self.make_busy(self.emb, 10 if self.quick else 40)  # the worker imports while clients work
+
+        def searcher(seed: int) -> None:
+            rng = random.Random(seed)
+            with self.emb.browser() as client:
+                while time.monotonic() < stop:
+                    q = rng.choice(queries)
+                    t = time.perf_counter()
+                    r = client.get(f"/search?q={quote(q)}", headers={"HX-Request": "true"})
+                    search_t.append((time.perf_counter() - t) * 1000)
+                    if r.status_code != 200:
+                        errors.append(f"search {r.status_code}")
+
+        def saver(seed: int) -> None:
+            rng = random.Random(seed)
+            with self.emb.api() as api:
+                while time.monotonic() < stop:
+                    body = url_body(0) if rng.random() < 0.5 else tweet_body(0)
+                    t = time.perf_counter()
+                    r = api.post("/api/v1/items", json=body)
+                    save_t.append((time.perf_counter() - t) * 1000)
+                    if r.status_code not in (200, 201):
+                        errors.append(f"save {r.status_code}")
+                    time.sleep(0.05)  # a person saving, not a flood
+
+        threads = [threading.Thread(target=searcher if i % 2 == 0 else saver, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for what, xs, idle in (("search", search_t, self.idle.get("search embedded")),
+                               ("save", save_t, max(v for k, v in self.idle.items() if k.startswith("save")
+                                                    and "embedded" in k))):
+            p50, p95 = pct(xs)
+            self.report.add(Row("8", f"{what} under load ({clients} clients, {seconds} s)", p50=p50, p95=p95,
+                                limit="idle p95 (this run)", limit_p95=idle, target="<=2x idle, no err",
+                                ok=bool(idle) and p95 <= 2 * idle and not errors,
+                                note=f"{len(xs)} requests, {len(xs) / seconds:.1f}/s, errors: {len(errors)}"
+                                     + (f" ({errors[:3]})" if errors else "")))
+
+    def fig_rss(self) -> None:
+        self.rss.stop()
+        for name, peaks in self.rss.peak.items():
+            if not peaks:
+                continue
+            root = self.rss.trees[name]
+            top_pid, (kb, cmd) = max(peaks.items(), key=lambda kv: kv[1][0])
+            limit = 200 if name.startswith("web") else 350 if name.startswith("worker") else None
+            root_kb = peaks.get(root, (0, ""))[0]
+            self.report.add(Row("7", f"peak RSS {name}", "MB", p50=root_kb / 1024, p95=kb / 1024,
+                                target=f"<={limit} MB" if limit else "(reported)",
+                                ok=None if limit is None else kb / 1024 <= limit,
+                                note=f"p50 column: main process; p95 column: largest process of the tree "
+                                     f"({cmd.strip()[:60]}); {len(peaks)} processes seen"))
+
+    def production(self) -> None:
+        if not (port_open("127.0.0.1", 5432) and port_open("127.0.0.1", 6379)):
+            print("production stack skipped: PostgreSQL or Redis is not on 127.0.0.1", file=sys.stderr)
+            return
+        import uuid
+
+        import redis
+        from sqlalchemy import create_engine
+
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in PG_URL else "?"
+        url = f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+        try:
+            redis.Redis.from_url(REDIS_BENCH_URL).flushdb()
+            settings = Settings(data_dir=self.workdir / "production", database_url=url)
+            engine = make_engine(settings)
+            upgrade_database(engine)
+            t = time.perf_counter()
+            load_library(engine, self.corpus, self.args.size)  # same ids as the Meilisearch index
+            print(f"production: library loaded into PostgreSQL in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+            env = base_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(settings.data_dir),
+                           LECTERN_LOG_LEVEL="WARNING",
+                           **production_env(url, REDIS_BENCH_URL, self.meili_url, self.meili_key))
+            env["LECTERN_MEILI_INDEX"] = self.meili_index
+            stack = Stack("production", env, self.workdir)
+            stack.start_web()
+            self.stacks.append(stack)
+            self.rss.watch("web (production)", stack.processes[0].pid)
+            self.start_worker(stack, "worker (production)")
+            self.fig_e2e(stack, "production", 1.0)
+            self.fig_save(stack, "production")
+            stack.stop()
+            engine.dispose()
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+    # Whole run -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        started = time.time()
+        self.stand_in_pages()
+        self.build()
+        self.start_stacks()
+        self.fig_search()
+        self.fig_library()
+        self.start_worker(self.emb, "worker (embedded)")
+        self.fig_e2e(self.emb, "embedded", 2.0)
+        self.fig_save(self.emb, "embedded")
+        self.fig_load()
+        self.idle_worker(self.emb, self.engine)
+        self.fig_extract()
+        if self.args.stack in ("production", "all"):
+            self.production()
+        self.fig_rss()
+        self.elapsed = time.time() - started
+
+    def close(self) -> None:
+        for stack in self.stacks:
+            stack.stop()
+        if self.meili_proc is not None:
+            self.meili_proc.terminate()
+            self.meili_proc.wait(timeout=30)
+        self.web.close()
+        if not self.args.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _fetch_and_extract(url: str) -> None:
+    data = httpx.get(url, timeout=30).content
+    with pymupdf.open(stream=data, filetype="pdf") as doc:
+        for page in doc:
+            page.get_text()
+
+
+def _progress(name: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        print(f"\r  indexing {name}: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=None, help="items in the library (default 10000; 1000 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run")
+    ap.add_argument("--stack", choices=["embedded", "production", "all"], default="embedded",
+                    help="production (or all): also PostgreSQL + Redis + Meilisearch for saving and end to end")
+    ap.add_argument("--keep", action="store_true", help="keep the working directory (logs, data)")
+    args = ap.parse_args()
+    args.size = args.size or (1000 if args.quick else 10_000)
+    bench = Bench(args)
+    print(f"working directory {bench.workdir}", file=sys.stderr)
+    try:
+        bench.run()
+    finally:
+        bench.close()
+    title = (f"Lectern benchmark: {args.size} items ({bench.counts['pdfs']} with PDFs, "
+             f"{bench.counts['pdf_pages']} pages, {bench.counts['notes']} notes), stack={args.stack}"
+             f"{', quick' if args.quick else ''}; {bench.elapsed:.0f} s; ratio = p95 / limit p95 "
+             "(throughputs: value / limit)")
+    print("\n" + title + "\n" + bench.report.table())
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(
+        {"title": title, "args": vars(args), "counts": bench.counts, "elapsed_s": bench.elapsed,
+         "rows": [dict(asdict(r), ratio=r.ratio) for r in bench.report.rows]}, indent=2))
+    print(f"\n(written to {OUT / 'results.json'})")
+    return 0 if all(r.ok is not False for r in bench.report.rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
