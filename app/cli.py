@@ -73,6 +73,8 @@ def worker(concurrency: int | None, no_beat: bool) -> None:
     engine = make_engine(settings)
     upgrade_database(engine)
     engine.dispose()
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # inherited by the pool processes and the extraction sandbox
     app = make_celery(settings)
     argv = [
         "worker",

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `lectern serve` binds.")
     port: int = Field(8000, description="Port `lectern serve` binds.")
     worker_concurrency: int = Field(1, description="Worker processes `lectern serve` and `lectern worker` start.")
+    worker_nice: int = Field(
+        10, ge=0, le=19,
+        description="CPU niceness the worker runs at (0-19): fetching and extraction yield the CPU to pages people wait on.",
+    )
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv API (Atom) endpoint.")
     arxiv_pdf_url: str = Field("https://arxiv.org/pdf", description="Base URL arXiv PDFs are fetched from.")
     crossref_api_url: str = Field("https://api.crossref.org/works", description="Crossref works endpoint.")

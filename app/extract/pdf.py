@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pymupdf
+# pymupdf is imported inside the functions that use it: the web process imports this module (for
+# PdfText and metadata_from_pdf) and would otherwise carry MuPDF (~45 MB) without ever using it.
 
 # "arXiv:2502.09992v2 [cs.CL] 14 Feb 2025" (new style) or "arXiv:hep-th/9901001v1" (old style).
 ARXIV_STAMP = re.compile(
@@ -69,6 +70,8 @@ def extract_pdf(path: str | Path, *, max_pages: int = 2000) -> PdfText:
     those into messages for the user. An encrypted PDF that needs a password raises
     ``PermissionError``.
     """
+    import pymupdf
+
     with pymupdf.open(path, filetype="pdf") as doc:
         if doc.needs_pass:
             raise PermissionError("the PDF is password-protected")
@@ -109,6 +112,8 @@ def extract_pdf(path: str | Path, *, max_pages: int = 2000) -> PdfText:
 
 def render_thumbnail(path: str | Path, width: int = 240) -> bytes:
     """PNG of page 1, ``width`` pixels wide."""
+    import pymupdf
+
     with pymupdf.open(path, filetype="pdf") as doc:
         if doc.needs_pass:
             raise PermissionError("the PDF is password-protected")

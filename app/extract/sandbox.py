@@ -268,9 +268,10 @@ def _serve(memory_mb: int) -> None:
     """
     import resource
 
+    import pymupdf  # mapped before the limit: its libraries are not what the limit is for
+
     memory = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    import pymupdf
 
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)

@@ -26,6 +26,8 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -194,52 +196,70 @@ class _Plan:
 class EmbeddedBackend:
     name = "embedded"
 
-    def __init__(self, path: Path, *, candidate_cap: int = 1000, busy_timeout: float = 10.0):
+    def __init__(self, path: Path, *, candidate_cap: int = 1000, busy_timeout: float = 10.0, max_connections: int = 4):
         self.path = Path(path)
         self.candidate_cap = candidate_cap
         self.busy_timeout = busy_timeout
-        self._local = threading.local()
         self.rebuilt = False  # setup() found an older index layout and started empty
-        self._conns: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
 
     # Connections ---------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-                )
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA temp_store=MEMORY")
-                # One connection per thread (the web app's thread pool has dozens): a 64 MB page
-                # cache each took the web process to 420 MB under load; the OS page cache holds
-                # the file anyway (bench/run, figure 7).
-                conn.execute("PRAGMA cache_size=-8192")
-            except sqlite3.Error as exc:
-                raise SearchUnavailable(f"cannot open the search index {self.path}: {exc}") from exc
-            self._local.conn = conn
-            with self._lock:
-                self._conns.append(conn)
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            conn.execute("PRAGMA cache_size=-8192")
+        except sqlite3.Error as exc:
+            raise SearchUnavailable(f"cannot open the search index {self.path}: {exc}") from exc
         return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection from a small pool. Each open connection costs ~10 MB once it has run
+        queries (page cache, FTS5 structures); one per web thread took the web process past
+        400 MB under load (bench/run, figure 7), and two cores gain nothing from more than a few
+        searches at once."""
+        if not self._slots.acquire(timeout=self.busy_timeout):
+            raise SearchUnavailable("the search index is busy; try again in a moment")
+        try:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._open()
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                if conn.in_transaction:  # a failed write left it open
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                self._idle.append(conn)
+            self._slots.release()
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._conns:
+            for conn in self._idle:
                 try:
                     conn.close()
                 except sqlite3.Error:
                     pass
-            self._conns.clear()
-        self._local = threading.local()
+            self._idle.clear()
 
     def healthy(self) -> bool:
         try:
-            self._conn().execute("SELECT count(*) FROM meta").fetchone()
+            with self._connection() as conn:
+                conn.execute("SELECT count(*) FROM meta").fetchone()
             return True
         except (sqlite3.Error, SearchUnavailable):
             return False
@@ -249,90 +269,91 @@ class EmbeddedBackend:
     def setup(self) -> None:
         """Create the tables; an index written by an older SCHEMA_VERSION is dropped first and
         ``rebuilt`` set, so the caller can queue every item for indexing again."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._connection() as conn:
             try:
-                has_meta = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-                ).fetchone()
-                found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() if has_meta else None
-                if found is not None and found[0] != SCHEMA_VERSION:
-                    tables = [r[0] for r in conn.execute(
-                        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN"
-                        " ('meta', 'items', 'item_tags', 'item_tag_paths', 'item_authors', 'chunk_src', 'vocab',"
-                        " 'typo_keys', 'head', 'chunks')"
-                    )]
-                    for table in tables:
-                        conn.execute(f"DROP TABLE IF EXISTS {table}")
-                    self.rebuilt = True
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise SearchUnavailable(f"cannot set up the search index: {exc}") from exc
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    has_meta = conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                    ).fetchone()
+                    found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() if has_meta else None
+                    if found is not None and found[0] != SCHEMA_VERSION:
+                        tables = [r[0] for r in conn.execute(
+                            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN"
+                            " ('meta', 'items', 'item_tags', 'item_tag_paths', 'item_authors', 'chunk_src', 'vocab',"
+                            " 'typo_keys', 'head', 'chunks')"
+                        )]
+                        for table in tables:
+                            conn.execute(f"DROP TABLE IF EXISTS {table}")
+                        self.rebuilt = True
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise SearchUnavailable(f"cannot set up the search index: {exc}") from exc
 
     def upsert(self, docs: list[SearchDocument]) -> None:
         if not docs:
             return
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._connection() as conn:
             try:
-                new_words: set[str] = set()
-                for doc in docs:
-                    self._delete_item(conn, doc.item_id)
-                    new_words |= self._insert(conn, doc)
-                self._add_vocab(conn, new_words)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise SearchUnavailable(f"search index write failed: {exc}") from exc
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    new_words: set[str] = set()
+                    for doc in docs:
+                        self._delete_item(conn, doc.item_id)
+                        new_words |= self._insert(conn, doc)
+                    self._add_vocab(conn, new_words)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise SearchUnavailable(f"search index write failed: {exc}") from exc
 
     def delete(self, item_ids: list[int]) -> None:
         if not item_ids:
             return
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._connection() as conn:
             try:
-                for item_id in item_ids:
-                    self._delete_item(conn, item_id)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise SearchUnavailable(f"search index write failed: {exc}") from exc
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for item_id in item_ids:
+                        self._delete_item(conn, item_id)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise SearchUnavailable(f"search index write failed: {exc}") from exc
 
     def clear(self) -> None:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for table in ("items", "item_tags", "item_tag_paths", "item_authors", "chunk_src", "vocab", "typo_keys"):
-                conn.execute(f"DELETE FROM {table}")
-            conn.execute("DELETE FROM head")
-            conn.execute("DELETE FROM chunks")
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise SearchUnavailable(f"search index write failed: {exc}") from exc
+        with self._connection() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for table in ("items", "item_tags", "item_tag_paths", "item_authors", "chunk_src", "vocab", "typo_keys"):
+                    conn.execute(f"DELETE FROM {table}")
+                conn.execute("DELETE FROM head")
+                conn.execute("DELETE FROM chunks")
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise SearchUnavailable(f"search index write failed: {exc}") from exc
 
     def optimize(self) -> None:
         """Merge FTS5 segments (after a bulk load; optional)."""
-        conn = self._conn()
-        conn.execute("INSERT INTO head (head) VALUES ('optimize')")
-        conn.execute("INSERT INTO chunks (chunks) VALUES ('optimize')")
+        with self._connection() as conn:
+            conn.execute("INSERT INTO head (head) VALUES ('optimize')")
+            conn.execute("INSERT INTO chunks (chunks) VALUES ('optimize')")
 
     def indexed_ids(self) -> set[int]:
         try:
-            return {r[0] for r in self._conn().execute("SELECT item_id FROM items")}
+            with self._connection() as conn:
+                return {r[0] for r in conn.execute("SELECT item_id FROM items")}
         except sqlite3.Error as exc:
             raise SearchUnavailable(str(exc)) from exc
 
@@ -426,13 +447,13 @@ class EmbeddedBackend:
 
     def search(self, query: SearchQuery) -> SearchResults:
         started = time.perf_counter()
-        conn = self._conn()
-        try:
-            results = self._search(conn, query)
-        except sqlite3.Error as exc:
-            raise SearchUnavailable(f"search failed: {exc}") from exc
-        results.took_ms = (time.perf_counter() - started) * 1000
-        return results
+        with self._connection() as conn:
+            try:
+                results = self._search(conn, query)
+            except sqlite3.Error as exc:
+                raise SearchUnavailable(f"search failed: {exc}") from exc
+            results.took_ms = (time.perf_counter() - started) * 1000
+            return results
 
     def _typo_candidates(self, conn: sqlite3.Connection, term: Term) -> list[str]:
         word = term.typo_word
