@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,6 +21,9 @@ MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "lct_"
 
 _hasher = PasswordHasher()
+# Each argon2 hash holds memory_cost (64 MiB) while it runs: eight logins at once took the web
+# process past 550 MB (bench/run, figure 7). One at a time; a login waits a few tens of ms at most.
+_one_hash_at_a_time = threading.Lock()
 
 
 class AuthError(ValueError):
@@ -31,12 +35,14 @@ def sha256_hex(value: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _one_hash_at_a_time:
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        with _one_hash_at_a_time:
+            return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

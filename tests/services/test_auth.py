@@ -49,3 +49,29 @@ def test_web_session_ends_on_logout(db_factory):
         s.commit()
         assert auth.user_for_web_session(s, cookie) is None
         assert auth.user_for_web_session(s, other) is not None
+
+
+def test_concurrent_logins_do_not_multiply_argon2_memory():
+    """argon2 holds 64 MiB per hash while it runs; a burst of logins must not hold it eight times."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    script = textwrap.dedent("""
+        import threading
+        from app.services.auth import hash_password, verify_password
+        h = hash_password("correct horse battery staple")
+        def hwm():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) // 1024
+        before = hwm()
+        threads = [threading.Thread(target=verify_password, args=(h, "wrong password " + str(i))) for i in range(8)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        print(hwm() - before)
+    """)
+    grown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).resolve().parents[2])
+    assert int(grown.stdout.strip()) < 150, grown.stdout  # one hash at a time: ~64 MB, not ~512
