@@ -44,7 +44,9 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
     engine.dispose()
     worker: subprocess.Popen | None = None
     if not no_worker:
-        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], start_new_session=True)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"], start_new_session=True, preexec_fn=_die_with_parent
+        )
         click.echo(f"Started the worker (pid {worker.pid}).", err=True)
     try:
         click.echo(f"Lectern on http://{settings.host}:{settings.port}  (data in {settings.data_dir.resolve()})", err=True)
@@ -54,9 +56,20 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
         if worker is not None and worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             try:
-                worker.wait(timeout=15)
+                worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
+
+
+def _die_with_parent() -> None:
+    """In the worker `lectern serve` starts: ask Linux for SIGTERM when serve dies, however it
+    dies (a SIGKILL leaves no time for its own clean-up), so no worker outlives its server."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
 @main.command()

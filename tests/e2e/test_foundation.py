@@ -5,7 +5,11 @@ real `lectern serve` and `lectern worker` processes."""
 from __future__ import annotations
 
 import os
+import re
+import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -158,5 +162,23 @@ def test_plain_serve_starts_its_own_worker(tmp_path, fakeweb):
             item_id = api.post("/api/v1/items", json={"url": f"https://arxiv.org/abs/{ARXIV_ID}"}).json()["item"]["id"]
         assert s.wait_item(item_id)["status"] == "ready"
         assert (workdir / "data" / "lectern.db").exists() and (workdir / "data" / "broker.db").exists()
+
+        # However serve dies, its worker goes with it (no orphan keeps the data directory busy).
+        found = re.search(r"Started the worker \(pid (\d+)\)", (workdir / "web.log").read_text())
+        assert found, (workdir / "web.log").read_text()
+        worker_pid = int(found.group(1))
+        os.kill(s.processes[0].pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while _alive(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker_pid), "the worker outlived a killed `lectern serve`"
     finally:
         s.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait() is missing
