@@ -53,6 +53,12 @@ class Services:
         return SidebarCache()
 
     @cached_property
+    def token_throttle(self):
+        from app.services.throttle import LoginThrottle
+
+        return LoginThrottle(self.settings.login_max_failures, self.settings.login_window_seconds)
+
+    @cached_property
     def login_throttle(self):
         from app.services.throttle import LoginThrottle
 

@@ -26,10 +26,12 @@ CODES = {
 }
 
 
-def error_json(status: int, message: str, **extra) -> JSONResponse:
+def error_json(status: int, message: str, *, headers: dict[str, str] | None = None, **extra) -> JSONResponse:
     body = {"error": {"code": CODES.get(status, "error"), "message": message, **extra}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def _is_api(request: Request) -> bool:
@@ -41,9 +43,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException):
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if _is_api(request):
-            return error_json(exc.status_code, message)
+            return error_json(exc.status_code, message, headers=exc.headers)
         return render(request, "error.html", {"status": exc.status_code, "message": message},
-                      status_code=exc.status_code)
+                      status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

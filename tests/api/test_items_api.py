@@ -30,6 +30,24 @@ def test_requests_without_a_valid_token_get_401_json(api):
         assert response.json()["error"]["code"] == "unauthorized"
 
 
+def test_guessing_tokens_gets_429_with_retry_after_and_a_spoofed_forwarded_for_does_not_help(db_settings, make_client):
+    settings = db_settings.model_copy(update={"login_max_failures": 3})
+    client = make_client(settings)
+    factory = make_session_factory(make_engine(settings))
+    with factory() as session:
+        token = create_api_token(session, get_owner(session), "tests").plaintext
+        session.commit()
+    good = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/ping", headers=good).status_code == 200
+    for i in range(3):
+        wrong = {"Authorization": f"Bearer lct_guess{i}", "X-Forwarded-For": f"203.0.113.{i}"}
+        assert client.get("/api/v1/items/1", headers=wrong).status_code == 401
+    refused = client.get("/api/v1/ping", headers={**good, "X-Forwarded-For": "198.51.100.7"})
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "too_many_requests"
+    assert int(refused.headers["Retry-After"]) > 0
+
+
 def test_save_a_url_answers_at_once_with_a_queued_item(api):
     response = api.post("/api/v1/items", json={"url": "https://arxiv.org/abs/2502.09992v1", "tags": ["ml/diffusion"]})
     assert response.status_code == 201, response.text
