@@ -269,15 +269,15 @@ def items_needing_a_job(session: Session, *, requeue_after: timedelta, limit: in
     """Items whose job was lost.
 
     - queued, never handed to the broker (it was down) or handed over long ago and not picked up;
-    - being worked on, but the lease expired (the worker died) and nobody re-enqueued it since.
+    - being worked on, but the lease expired (the worker died) and nobody re-enqueued it since, or
+      the re-enqueued job was itself not picked up within ``requeue_after`` (lost as well).
     """
     now = utcnow()
     free = Item.lease_until.is_(None) | (Item.lease_until < now)
-    queued = (Item.status == ItemStatus.queued) & free & (
-        Item.enqueued_at.is_(None) | (Item.enqueued_at < now - requeue_after)
-    )
+    sent_long_ago = Item.enqueued_at.is_(None) | (Item.enqueued_at < now - requeue_after)
+    queued = (Item.status == ItemStatus.queued) & free & sent_long_ago
     abandoned = Item.status.in_(list(ACTIVE_STATUSES)) & free & (
-        Item.enqueued_at.is_(None) | Item.lease_until.is_(None) | (Item.enqueued_at < Item.lease_until)
+        sent_long_ago | Item.lease_until.is_(None) | (Item.enqueued_at < Item.lease_until)
     )
     stmt = select(Item.id).where(or_(queued, abandoned)).order_by(Item.id).limit(limit)
     return list(session.scalars(stmt))

@@ -78,9 +78,13 @@ def test_sweeper_finds_lost_jobs_and_leaves_live_ones(db_factory):
         dead_requeued = items_repo.add_item(s, _item(6, status=ItemStatus.fetching, enqueued_at=now,
                                                       lease_owner="dead", lease_until=now - timedelta(seconds=5)))
         items_repo.add_item(s, _item(7, status=ItemStatus.ready))
+        # Re-enqueued after its worker died, and that job was lost too (the worker died again
+        # before claiming it): found once the re-enqueue is older than requeue_after.
+        dead_twice = items_repo.add_item(s, _item(8, status=ItemStatus.fetching, enqueued_at=now - timedelta(hours=1),
+                                                   lease_owner="dead", lease_until=now - timedelta(hours=2)))
         s.commit()
         found = items_repo.items_needing_a_job(s, requeue_after=timedelta(minutes=5))
-    assert set(found) == {never_sent.id, sent_long_ago.id, dead.id}
+    assert set(found) == {never_sent.id, sent_long_ago.id, dead.id, dead_twice.id}
     assert sent_now.id not in found and alive.id not in found and dead_requeued.id not in found
 
 
