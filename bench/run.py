@@ -228,6 +228,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.quick = args.quick
+        self.with_meili = args.backends in ("both", "meilisearch")
         self.report = Report()
         self.workdir = Path(tempfile.mkdtemp(prefix="lectern-bench-"))
         self.corpus = Corpus.load()
@@ -273,17 +274,17 @@ class Bench:
         self.engine = engine
         factory = make_session_factory(engine)
 
-        meili_dir = self.workdir / "meili"
-        meili_dir.mkdir()
-        self.meili_proc, self.meili_url, self.meili_key = start_meili(meili_dir)
-        self.rss.watch("meilisearch", self.meili_proc.pid)
-        self.meili_index = f"bench_{n}"
+        backends = [("embedded", EmbeddedBackend(self.settings.search_db_path))]
+        if self.with_meili:
+            meili_dir = self.workdir / "meili"
+            meili_dir.mkdir()
+            self.meili_proc, self.meili_url, self.meili_key = start_meili(meili_dir)
+            self.rss.watch("meilisearch", self.meili_proc.pid)
+            self.meili_index = f"bench_{n}"
+            backends.append(("meilisearch", MeiliBackend(self.meili_url, self.meili_key, self.meili_index,
+                                                         timeout=30, task_timeout=7200)))
 
-        for name, backend in (
-            ("embedded", EmbeddedBackend(self.settings.search_db_path)),
-            ("meilisearch", MeiliBackend(self.meili_url, self.meili_key, self.meili_index, timeout=30,
-                                         task_timeout=7200)),
-        ):
+        for name, backend in backends:
             t = time.perf_counter()
             done = reindex_all(factory, backend, progress=_progress(name))
             seconds = time.perf_counter() - t
@@ -299,6 +300,9 @@ class Bench:
         self.emb.start_web()
         self.stacks.append(self.emb)
         self.rss.watch("web (embedded)", self.emb.processes[0].pid)
+        if not self.with_meili:
+            self.rss.start()
+            return
         meili_env = dict(emb_env, LECTERN_SEARCH_BACKEND="meilisearch", LECTERN_MEILI_URL=self.meili_url,
                          LECTERN_MEILI_KEY=self.meili_key, LECTERN_MEILI_INDEX=self.meili_index)
         self.msearch = Stack("meili", meili_env, self.workdir)
@@ -361,8 +365,10 @@ class Bench:
 
     def fig_search(self) -> None:
         queries = self.queries()
-        for name, stack, raw in (("embedded", self.emb, self.raw_embedded()),
-                                 ("meilisearch", self.msearch, self.raw_meili())):
+        runs = [("embedded", self.emb, self.raw_embedded())]
+        if self.with_meili:
+            runs.append(("meilisearch", self.msearch, self.raw_meili()))
+        for name, stack, raw in runs:
             with stack.browser() as client:
                 headers = {"HX-Request": "true"}
 
@@ -653,7 +659,7 @@ class Bench:
         self.fig_load()
         self.idle_worker(self.emb, self.engine)
         self.fig_extract()
-        if self.args.stack in ("production", "all"):
+        if self.args.stack in ("production", "all") and self.with_meili:
             self.production()
         self.fig_rss()
         self.elapsed = time.time() - started
@@ -689,6 +695,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run")
     ap.add_argument("--stack", choices=["embedded", "production", "all"], default="embedded",
                     help="production (or all): also PostgreSQL + Redis + Meilisearch for saving and end to end")
+    ap.add_argument("--backends", choices=["both", "embedded"], default="both",
+                    help="search backends to index and measure (embedded alone skips Meilisearch and the "
+                         "production stack: a 100k Meilisearch index takes a long time to build on 2 cores)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (logs, data)")
     args = ap.parse_args()
     args.size = args.size or (1000 if args.quick else 10_000)
@@ -700,7 +709,7 @@ def main() -> int:
         bench.close()
     title = (f"Lectern benchmark: {args.size} items ({bench.counts['pdfs']} with PDFs, "
              f"{bench.counts['pdf_pages']} pages, {bench.counts['notes']} notes), stack={args.stack}"
-             f"{', quick' if args.quick else ''}; {bench.elapsed:.0f} s; ratio = p95 / limit p95 "
+             f"{', quick' if args.quick else ''}, backends={args.backends}; {bench.elapsed:.0f} s; ratio = p95 / limit p95 "
              "(throughputs: value / limit)")
     print("\n" + title + "\n" + bench.report.table())
     OUT.mkdir(parents=True, exist_ok=True)
