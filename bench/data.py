@@ -70,7 +70,7 @@ class Corpus:
         pdfs = []
         for path in sorted((SHARED / "pdfs").glob("*.pdf")):
             with pymupdf.open(path) as doc:
-                pages = [p.get_text() for p in doc][:PDF_PAGES]
+                pages = [p.get_text().replace("\x00", "") for p in doc][:PDF_PAGES]
             if sum(len(p) for p in pages) > 2000:  # the scanned one has no text layer
                 pdfs.append(pages)
         prose = re.sub(r"\s+", " ", " ".join(p for pages in pdfs for p in pages))

@@ -84,10 +84,10 @@ def extract_pdf(path: str | Path, *, max_pages: int = 2000) -> PdfText:
             if number == 0:
                 # One text page serves both the plain text and the font sizes of page 1.
                 textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
-                pages.append(page.get_text(textpage=textpage))
+                pages.append(_page_text(page.get_text(textpage=textpage)))
                 first_page_dict = textpage.extractDICT()
             else:
-                pages.append(page.get_text())
+                pages.append(_page_text(page.get_text()))
         metadata = doc.metadata or {}
 
     title = _clean(metadata.get("title") or "")
@@ -132,6 +132,12 @@ def metadata_from_pdf(pdf: PdfText) -> tuple[str, list[str], str | None]:
 
 
 # Internals ---------------------------------------------------------------------------------
+
+
+def _page_text(text: str) -> str:
+    """A page's text as stored: NUL removed (6 of the 17 shared papers have some, and PostgreSQL
+    text cannot hold it)."""
+    return text.replace("\x00", "")
 
 
 def _clean(text: str) -> str:

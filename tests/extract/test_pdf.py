@@ -22,6 +22,21 @@ def test_every_shared_pdf_extracts_one_text_per_page(path):
     if "scanned" not in path.name:
         assert pdf.has_text_layer
         assert sum(len(p) for p in pdf.pages) > 1000
+    assert not any("\x00" in page for page in pdf.pages)  # PostgreSQL text cannot hold NUL
+
+
+def test_pages_with_nul_in_the_pdf_store_on_both_databases(db_factory):
+    """pwl_tor.pdf (and five other shared papers) put NUL characters in MuPDF's text."""
+    from app.models import File
+    from app.repo import files as files_repo
+
+    pdf = extract_pdf(SHARED / "pwl_tor.pdf")
+    with db_factory() as session:
+        stored = files_repo.add_file(session, File(sha256="0" * 64, mime="application/pdf", size=1,
+                                                   page_count=pdf.page_count))
+        files_repo.replace_pages(session, stored.id, pdf.pages)
+        session.commit()
+        assert files_repo.page_texts(session, stored.id) == pdf.pages
 
 
 def test_chinese_manual_yields_chinese_text_and_its_metadata_title():
