@@ -7,7 +7,7 @@ The database is the source of truth: a backend only ever receives SearchDocument
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 Sort = Literal["relevance", "saved", "published"]
@@ -17,6 +17,15 @@ FACETS = ("kind", "tags", "read_state", "starred", "year", "has_pdf")
 
 class SearchUnavailable(RuntimeError):
     """The engine cannot be reached or refused the request; callers show "search is unavailable"."""
+
+
+def epoch_seconds(value: datetime | None) -> float | None:
+    """A document's date as Unix seconds (naive datetimes are UTC), for sorting in either engine."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
 
 
 @dataclass(slots=True)

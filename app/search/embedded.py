@@ -28,10 +28,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
-from app.search.base import SearchDocument, SearchHit, SearchQuery, SearchResults, SearchUnavailable
+from app.search.base import (
+    SearchDocument,
+    SearchHit,
+    SearchQuery,
+    SearchResults,
+    SearchUnavailable,
+    epoch_seconds,
+)
 from app.search.text import (
     ONE_TYPO_MIN,
     TOKEN,
@@ -65,6 +71,9 @@ HEAD_TIERS = (
 )
 MAX_TYPO_CANDIDATES = 12
 BEST_CHUNK_CANDIDATES = 32  # matching chunks of one item scored for its snippet
+
+# Plain tables holding indexed data (besides meta and the FTS5 tables head and chunks).
+DATA_TABLES = ("items", "item_tags", "item_tag_paths", "item_authors", "chunk_src", "vocab", "typo_keys")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,16 +125,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5 (
 """
 
 
-def _ts(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
-
-
 def _base_rowkey(doc: SearchDocument) -> int:
-    seconds = int(_ts(doc.saved_at) or EPOCH_2000) - EPOCH_2000
+    seconds = int(epoch_seconds(doc.saved_at) or EPOCH_2000) - EPOCH_2000
     seconds = min(max(seconds, 0), (1 << 31) - 1)
     return (seconds << ITEM_BITS) | (doc.item_id & ((1 << ITEM_BITS) - 1))
 
@@ -266,83 +267,58 @@ class EmbeddedBackend:
 
     # Writes --------------------------------------------------------------------------------
 
-    def setup(self) -> None:
-        """Create the tables; an index written by an older SCHEMA_VERSION is dropped first and
-        ``rebuilt`` set, so the caller can queue every item for indexing again."""
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error); SQLite
+        errors come out as SearchUnavailable("<what> failed: ...")."""
         with self._connection() as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    has_meta = conn.execute(
-                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-                    ).fetchone()
-                    found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() if has_meta else None
-                    if found is not None and found[0] != SCHEMA_VERSION:
-                        tables = [r[0] for r in conn.execute(
-                            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN"
-                            " ('meta', 'items', 'item_tags', 'item_tag_paths', 'item_authors', 'chunk_src', 'vocab',"
-                            " 'typo_keys', 'head', 'chunks')"
-                        )]
-                        for table in tables:
-                            conn.execute(f"DROP TABLE IF EXISTS {table}")
-                        self.rebuilt = True
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                    yield conn
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise SearchUnavailable(f"cannot set up the search index: {exc}") from exc
+                raise SearchUnavailable(f"{what} failed: {exc}") from exc
+
+    def setup(self) -> None:
+        """Create the tables; an index written by an older SCHEMA_VERSION is dropped first and
+        ``rebuilt`` set, so the caller can queue every item for indexing again."""
+        with self._write("setting up the search index") as conn:
+            has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+            found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() if has_meta else None
+            if found is not None and found[0] != SCHEMA_VERSION:
+                for table in ("meta", *DATA_TABLES, "head", "chunks"):
+                    conn.execute(f"DROP TABLE IF EXISTS {table}")
+                self.rebuilt = True
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     def upsert(self, docs: list[SearchDocument]) -> None:
         if not docs:
             return
-        with self._connection() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    new_words: set[str] = set()
-                    for doc in docs:
-                        self._delete_item(conn, doc.item_id)
-                        new_words |= self._insert(conn, doc)
-                    self._add_vocab(conn, new_words)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise SearchUnavailable(f"search index write failed: {exc}") from exc
+        with self._write("search index write") as conn:
+            new_words: set[str] = set()
+            for doc in docs:
+                self._delete_item(conn, doc.item_id)
+                new_words |= self._insert(conn, doc)
+            self._add_vocab(conn, new_words)
 
     def delete(self, item_ids: list[int]) -> None:
         if not item_ids:
             return
-        with self._connection() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for item_id in item_ids:
-                        self._delete_item(conn, item_id)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise SearchUnavailable(f"search index write failed: {exc}") from exc
+        with self._write("search index write") as conn:
+            for item_id in item_ids:
+                self._delete_item(conn, item_id)
 
     def clear(self) -> None:
-        with self._connection() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                for table in ("items", "item_tags", "item_tag_paths", "item_authors", "chunk_src", "vocab", "typo_keys"):
-                    conn.execute(f"DELETE FROM {table}")
-                conn.execute("DELETE FROM head")
-                conn.execute("DELETE FROM chunks")
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise SearchUnavailable(f"search index write failed: {exc}") from exc
+        with self._write("search index write") as conn:
+            for table in (*DATA_TABLES, "head", "chunks"):
+                conn.execute(f"DELETE FROM {table}")
 
     def optimize(self) -> None:
         """Merge FTS5 segments (after a bulk load; optional)."""
@@ -386,7 +362,7 @@ class EmbeddedBackend:
             " published_ts, title, abstract, notes, n_chunks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 doc.item_id, key, doc.kind, doc.read_state, int(doc.starred), int(doc.has_pdf),
-                doc.year, _ts(doc.published_at), doc.title, doc.abstract,
+                doc.year, epoch_seconds(doc.published_at), doc.title, doc.abstract,
                 json.dumps(doc.notes, ensure_ascii=False), len(chunks),
             ),
         )
@@ -630,30 +606,32 @@ class EmbeddedBackend:
         if excluded:
             sql_where += (" AND " if sql_where else "WHERE ") + "i.rowkey NOT IN (SELECT value FROM json_each(?))"
             params = [*params, json.dumps(sorted(excluded))]
-        if q.sort != "published":
-            source, order = "items i INDEXED BY items_scan", "i.rowkey DESC"
+        newest = f"SELECT i.rowkey FROM items i INDEXED BY items_scan {sql_where} ORDER BY i.rowkey DESC LIMIT ?"
+        need = q.offset + q.limit
+        # Facets count the newest candidate_cap items; in saved order the page is a slice of them.
+        pool_size = max(self.candidate_cap, need) if q.sort != "published" else self.candidate_cap
+        pool = [r[0] for r in conn.execute(newest, [*params, pool_size])] if q.with_facets else None
+        if pool is not None and q.sort != "published":
+            keys = pool[q.offset : need]
         else:
-            source, order = "items i", "i.published_ts IS NULL, i.published_ts DESC, i.rowkey DESC"
-        keys = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT i.rowkey FROM {source} {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, q.limit, q.offset],
-            )
-        ]
+            if q.sort != "published":
+                source, order = "items i INDEXED BY items_scan", "i.rowkey DESC"
+            else:
+                source, order = "items i", "i.published_ts IS NULL, i.published_ts DESC, i.rowkey DESC"
+            keys = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT i.rowkey FROM {source} {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
+                    [*params, q.limit, q.offset],
+                )
+            ]
         total = conn.execute(f"SELECT count(*) FROM items i {sql_where}", params).fetchone()[0]
         facets: dict[str, dict[str, int]] = {}
         exhaustive = True
-        if q.with_facets:
-            pool = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT i.rowkey FROM items i INDEXED BY items_scan {sql_where} ORDER BY i.rowkey DESC LIMIT ?",
-                    [*params, self.candidate_cap],
-                )
-            ]
-            exhaustive = len(pool) >= total
-            facets = self._facets(conn, pool, total / max(len(pool), 1))
+        if pool is not None:
+            facet_pool = pool[: self.candidate_cap]
+            exhaustive = len(facet_pool) >= total
+            facets = self._facets(conn, facet_pool, total / max(len(facet_pool), 1))
         hits = self._hits(conn, keys, Matcher([]), None, {})
         return SearchResults(hits=hits, total=total, facets=facets, exhaustive=exhaustive)
 

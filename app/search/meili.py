@@ -41,7 +41,6 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -55,7 +54,14 @@ from meilisearch.errors import (
     MeilisearchTimeoutError,
 )
 
-from app.search.base import SearchDocument, SearchHit, SearchQuery, SearchResults, SearchUnavailable
+from app.search.base import (
+    SearchDocument,
+    SearchHit,
+    SearchQuery,
+    SearchResults,
+    SearchUnavailable,
+    epoch_seconds,
+)
 from app.search.embedded import author_words, tag_paths
 from app.search.text import (
     CHUNK_WORDS,
@@ -149,14 +155,6 @@ BATCH_DOCS = 5000
 LATEX = "_\\^{}$"
 
 
-def _ts(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
-
-
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -201,8 +199,8 @@ def meili_documents(doc: SearchDocument) -> list[dict[str, Any]]:
         "tags": doc.tags,
         "tag_paths": sorted(tag_paths(doc.tags)),
         "author_words": sorted(author_words(doc.authors)),
-        "saved_ts": _ts(doc.saved_at) or 0,
-        "published_ts": _ts(doc.published_at) or 0,
+        "saved_ts": epoch_seconds(doc.saved_at) or 0,
+        "published_ts": epoch_seconds(doc.published_at) or 0,
         "show_title": doc.title,  # displayed, not searched: chunk hits need the title too
     }
     head = {

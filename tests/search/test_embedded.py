@@ -108,3 +108,36 @@ def test_an_index_from_an_older_layout_is_emptied_and_every_item_queued_again(tm
         assert again.search.indexed_ids() == set()
     finally:
         again.close()
+
+
+def test_filter_only_search_pages_exactly_and_estimates_facets_past_the_cap(tmp_path):
+    """A filter-only search at any library size: exact total and pages, facets counted over the
+    newest candidate_cap matches and scaled (then marked as estimates)."""
+    from datetime import UTC, datetime, timedelta
+
+    backend = EmbeddedBackend(tmp_path / "search.db", candidate_cap=5)
+    backend.setup()
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    backend.upsert([
+        SearchDocument(item_id=i, kind="paper" if i % 2 else "post", title=f"item {i}", tags=["ml"],
+                       saved_at=start + timedelta(minutes=i))
+        for i in range(1, 13)
+    ])
+    newest_first = list(range(12, 0, -1))
+
+    first = backend.search(parse_query("tag:ml", limit=4))
+    assert first.total == 12 and [h.item_id for h in first.hits] == newest_first[:4]
+    assert first.exhaustive is False
+    assert sum(first.facets["kind"].values()) == 12  # 5 counted, scaled to the total
+    second = backend.search(parse_query("tag:ml", limit=4, offset=4))
+    assert [h.item_id for h in second.hits] == newest_first[4:8]
+    last = backend.search(parse_query("tag:ml", limit=4, offset=8))
+    assert [h.item_id for h in last.hits] == newest_first[8:]
+
+    papers = backend.search(parse_query("kind:paper", limit=20))
+    assert papers.total == 6 and all(h.item_id % 2 for h in papers.hits)
+    small = EmbeddedBackend(tmp_path / "search.db", candidate_cap=100)
+    exact = small.search(parse_query("tag:ml", limit=4))
+    assert exact.exhaustive is True and exact.facets["kind"] == {"paper": 6, "post": 6}
+    backend.close()
+    small.close()
