@@ -205,6 +205,7 @@ def import_(fmt: str, file: str) -> None:
     from app.search.factory import make_search_backend
     from app.services.imports.base import UnreadableFile
     from app.services.imports.run import run_import_job, start_import
+    from app.services.indexing import prepare_search
     from app.services.jobs import NoJobQueue
 
     factory, settings = _factory_and_settings()
@@ -218,7 +219,7 @@ def import_(fmt: str, file: str) -> None:
             bar.update(summary.processed - bar.pos)
 
         backend = make_search_backend(settings)
-        backend.setup()
+        prepare_search(factory, backend)
         job = run_import_job(factory, settings, job.id, search=backend, progress=progress)
     if job is None or job.status != "done":
         raise click.ClickException(f"import failed: {job.error if job else 'taken by another process'}")

@@ -74,22 +74,12 @@ class Services:
         with self.factory() as session:
             auth_service.ensure_owner_from_settings(session, self.settings.password)
             session.commit()
+        from app.services.indexing import prepare_search
+
         try:
-            self.search.setup()
+            prepare_search(self.factory, self.search, self.jobs)
         except Exception as exc:  # noqa: BLE001 - search may come up later; saving must still work
             log.warning("search backend not ready at start: %s", exc)
-            return
-        if getattr(self.search, "rebuilt", False):
-            from app.repo import index_queue as index_repo
-
-            with self.factory() as session:
-                n = index_repo.mark_all_for_index(session)
-                session.commit()
-            log.warning("the search index layout changed: it was emptied and %d items are queued for indexing", n)
-            try:
-                self.jobs.enqueue_index()
-            except Exception as exc:  # noqa: BLE001 - the sweeper applies the outbox when the broker returns
-                log.warning("could not enqueue indexing now: %s", exc)
 
     def close(self) -> None:
         if "search" in self.__dict__:

@@ -96,6 +96,9 @@ class SearchResults:
 @runtime_checkable
 class SearchBackend(Protocol):
     name: str
+    # Set by setup() when it found an index laid out by another release and emptied it: every item
+    # must be indexed again (app.services.indexing.prepare_search queues them).
+    rebuilt: bool
 
     def setup(self) -> None:
         """Create the index and apply its settings; idempotent, called on every start."""

@@ -360,6 +360,7 @@ class MeiliBackend:
     ):
         self.url = url
         self.index_name = index_name
+        self.rebuilt = False  # setup() found another release's settings and emptied the index
         self.task_timeout = task_timeout
         self.last_http_ms = 0.0  # the HTTP round trips of the last search (benchmarks)
         # requests' timeout bounds connecting and each read: a dead server fails fast.
@@ -436,12 +437,14 @@ class MeiliBackend:
             current = self._writer.http.get(f"indexes/{self.index_name}/settings")
             if _holds(current, SETTINGS):
                 return []
-            log.warning(
-                "Meilisearch index %s had other settings; it is being rebuilt with these. "
-                "Run `lectern reindex` if its documents were written by an older Lectern.",
-                self.index_name,
-            )
-            return [self._write_index.update_settings(SETTINGS).task_uid]
+            # Another release's settings mean another release's document shape: empty the index
+            # and let the caller queue every item (the database is the source of truth).
+            log.warning("Meilisearch index %s had other settings: emptied and set up again", self.index_name)
+            self.rebuilt = True
+            return [
+                self._write_index.delete_all_documents().task_uid,
+                self._write_index.update_settings(SETTINGS).task_uid,
+            ]
 
         self._wait(self._call(ensure))
 

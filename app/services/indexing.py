@@ -15,6 +15,7 @@ from app.repo import index_queue as index_repo
 from app.repo import items as items_repo
 from app.repo import notes as notes_repo
 from app.search.base import SearchBackend, SearchDocument, SearchUnavailable
+from app.services.jobs import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,23 @@ def apply_pending(factory: sessionmaker[Session], backend: SearchBackend, *, bat
             session.commit()
             run.upserted += len(docs)
             run.deleted += len(gone)
+
+
+def prepare_search(factory: sessionmaker[Session], backend: SearchBackend, jobs: JobQueue | None = None) -> int:
+    """Set the backend up (idempotent). When that emptied an index laid out by another release,
+    queue the whole library in the index outbox (and wake the worker, if given): search fills back
+    in on its own, with no command to remember. Returns the number of items queued."""
+    backend.rebuilt = False
+    backend.setup()
+    if not backend.rebuilt:
+        return 0
+    with factory() as session:
+        queued = index_repo.mark_all_for_index(session)
+        session.commit()
+    log.warning("the search index was emptied for a new layout; %d items are queued for indexing", queued)
+    if jobs is not None:
+        jobs.enqueue_index()  # the sweeper applies the outbox anyway if the broker is down
+    return queued
 
 
 def reindex_all(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.config import Settings
@@ -141,3 +142,37 @@ def test_filter_only_search_pages_exactly_and_estimates_facets_past_the_cap(tmp_
     assert exact.exhaustive is True and exact.facets["kind"] == {"paper": 6, "post": 6}
     backend.close()
     small.close()
+
+
+def test_prepare_search_queues_the_library_only_when_setup_emptied_the_index(tmp_path):
+    """The shared step every caller of setup() goes through (app start, imports, `lectern import`)."""
+    import sqlite3
+
+    from sqlalchemy import select
+
+    from app.db import make_engine, make_session_factory
+    from app.migrate import upgrade_database
+    from app.models import IndexPending, Item
+    from app.services.indexing import prepare_search
+
+    engine = make_engine(Settings(data_dir=tmp_path))
+    upgrade_database(engine)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        session.add_all([Item(kind="post", title="a", url="https://e.org/a", canonical_url="https://e.org/a",
+                              authors=[], extra={}),
+                         Item(kind="post", title="b", url="https://e.org/b", canonical_url="https://e.org/b",
+                              authors=[], extra={}, trashed_at=datetime(2025, 1, 1, tzinfo=UTC))])
+        session.commit()
+        session.query(IndexPending).delete()
+        session.commit()
+    backend = EmbeddedBackend(tmp_path / "search.db")
+    assert prepare_search(factory, backend) == 0  # a new index: nothing to redo
+    with sqlite3.connect(tmp_path / "search.db") as conn:
+        conn.execute("UPDATE meta SET value = 'old' WHERE key = 'schema'")
+    assert prepare_search(factory, backend) == 1  # the live item, not the trashed one
+    with factory() as session:
+        assert [r.item_id for r in session.scalars(select(IndexPending))] == [1]
+    assert prepare_search(factory, backend) == 0  # once only
+    backend.close()
+    engine.dispose()

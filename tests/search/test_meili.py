@@ -121,3 +121,20 @@ def test_indexed_text_keeps_latex_words_apart_and_pages_keep_their_original():
     assert head["notes_src"] == doc.notes
     assert "text_src" not in first and first["text"] == "plain page"
     assert second["text"] == "has p t in it" and second["text_src"] == "has p_t in it"
+
+
+def test_an_index_with_another_releases_settings_is_emptied_and_flagged(backend, meili_server):
+    """Settings written by another release mean documents of another shape: setup() empties the
+    index and sets ``rebuilt`` so the app queues the whole library (app.services.indexing)."""
+    backend.upsert([paper(1, title="bandicoot")])
+    assert ids(run(backend, "bandicoot")) == [1]
+    backend._wait([backend._write_index.update_settings({"proximityPrecision": "byWord"}).task_uid])
+    again = MeiliBackend(meili_server.url, meili_server.key, backend.index_name)
+    again.setup()
+    assert again.rebuilt is True
+    assert again.indexed_ids() == set() and ids(run(again, "bandicoot")) == []
+    third = MeiliBackend(meili_server.url, meili_server.key, backend.index_name)
+    third.setup()  # settings now current: nothing emptied
+    assert third.rebuilt is False
+    again.close()
+    third.close()

@@ -317,9 +317,9 @@ def run_import_job(factory: sessionmaker[Session], settings: Settings, job_id: i
         session.commit()
     path.unlink(missing_ok=True)
     if search is not None and status == "done":
-        from app.services.indexing import apply_pending
+        from app.services.indexing import apply_pending, prepare_search
 
-        search.setup()  # idempotent; a fresh instance (or `lectern import` before any start) has no index yet
+        prepare_search(factory, search)  # a fresh instance (or `lectern import` before any start) has no index yet
         apply_pending(factory, search, batch=500)
     with factory() as session:
         job = imports_repo.get_job(session, job_id)
