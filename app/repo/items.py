@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session, defer, load_only, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from app.models import ACTIVE_STATUSES, Item, ItemStatus, LibraryState, Note, Tag, item_tags, utcnow
 
@@ -83,6 +83,11 @@ def _filtered(stmt, flt: ItemListFilter):
     return stmt
 
 
+# A list row never shows the long texts (page text, captured content): leave them in the database,
+# and fail loudly if a template reaches for them.
+ROWS_ONLY = (defer(Item.text, raiseload=True), defer(Item.captured, raiseload=True))
+
+
 def list_items(session: Session, flt: ItemListFilter, *, rows_only: bool = False) -> list[Item]:
     """A page of items with tags and files loaded (a fixed number of queries for any page size).
 
@@ -92,7 +97,7 @@ def list_items(session: Session, flt: ItemListFilter, *, rows_only: bool = False
     stmt = stmt.limit(flt.limit).offset(flt.offset)
     stmt = stmt.options(selectinload(Item.tags), selectinload(Item.file))
     if rows_only:
-        stmt = stmt.options(defer(Item.text, raiseload=True), defer(Item.captured, raiseload=True))
+        stmt = stmt.options(*ROWS_ONLY)
     return list(session.scalars(stmt))
 
 
@@ -112,31 +117,17 @@ def note_counts(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
 
 
 def get_items_by_ids(
-    session: Session, item_ids: Sequence[int], *, include_trashed: bool = False
+    session: Session, item_ids: Sequence[int], *, include_trashed: bool = False, rows_only: bool = False
 ) -> dict[int, Item]:
-    """Items by id with tags and files; items in the trash are left out unless asked for."""
+    """Items by id with tags and files; items in the trash are left out unless asked for.
+    ``rows_only`` as for list_items (a page of search results)."""
     if not item_ids:
         return {}
     stmt = select(Item).where(Item.id.in_(item_ids)).options(selectinload(Item.tags), selectinload(Item.file))
+    if rows_only:
+        stmt = stmt.options(*ROWS_ONLY)
     if not include_trashed:
         stmt = stmt.where(Item.trashed_at.is_(None))
-    return {item.id: item for item in session.scalars(stmt)}
-
-
-def get_result_rows(session: Session, item_ids: Sequence[int]) -> dict[int, Item]:
-    """Items by id for a list of search results: the columns a result row shows and the tags
-    (not the page text, captured HTML or file), so a page of hits stays cheap to load."""
-    if not item_ids:
-        return {}
-    stmt = (
-        select(Item)
-        .where(Item.id.in_(item_ids), Item.trashed_at.is_(None))
-        .options(
-            load_only(Item.id, Item.kind, Item.title, Item.url, Item.authors, Item.site, Item.trashed_at,
-                      raiseload=True),
-            selectinload(Item.tags),
-        )
-    )
     return {item.id: item for item in session.scalars(stmt)}
 
 
