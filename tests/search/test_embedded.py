@@ -176,3 +176,55 @@ def test_prepare_search_queues_the_library_only_when_setup_emptied_the_index(tmp
     assert prepare_search(factory, backend) == 0  # once only
     backend.close()
     engine.dispose()
+
+
+def test_prefix_expansion_finds_exactly_what_fts5_prefix_queries_find(tmp_path):
+    """Long prefixes are searched as the OR of the indexed words they begin (prefix_words),
+    which FTS5 reads lazily. Over the real text of shared PDFs (pages: accents, digits, ligatures,
+    hyphenation) and the ICLR digest, every such expansion matches the same rows as FTS5's own
+    "prefix"* query, in head and in chunks."""
+    import random
+    import sqlite3
+
+    import pymupdf
+
+    from app.search.embedded import CHUNK_PREFIX_MIN, MAX_PREFIX_WORDS, _Plan
+    from app.search.text import terms_of
+    from tests.search.conftest import iclr_documents
+
+    docs = iclr_documents()[:120]
+    shared = ROOT.parent / "shared" / "pdfs"
+    pdfs = [*sorted(shared.glob("pwl_*.pdf"))[:5], shared / "zh_thuthesis_manual.pdf"]
+    for n, pdf in enumerate(pdfs):
+        with pymupdf.open(pdf) as d:
+            pages = [p.get_text() for p in d][:12]
+        docs.append(SearchDocument(item_id=5000 + n, kind="paper", title=pdf.stem, pages=pages, has_pdf=True,
+                                   saved_at=datetime(2026, 1, 1 + n, tzinfo=UTC)))
+    backend = EmbeddedBackend(tmp_path / "search.db")
+    backend.setup()
+    backend.upsert(docs)
+    conn = sqlite3.connect(tmp_path / "search.db")
+    words = sorted({r[0] for r in conn.execute("SELECT term FROM prefix_words")})
+    assert len(words) > 2000  # page words are in the vocabulary, not only head texts
+    rng = random.Random(5)
+    prefixes = {w[: rng.randint(CHUNK_PREFIX_MIN, max(CHUNK_PREFIX_MIN, len(w)))] for w in rng.sample(words, 300)}
+    expanded = 0
+    for prefix in sorted(prefixes):
+        term = terms_of([prefix], [])[0][0]
+        assert term.prefix
+        with backend._connection() as c:
+            found = backend._prefix_words(c, term)
+        if found is None:
+            continue  # more than MAX_PREFIX_WORDS words: FTS5's own prefix query is used
+        assert 0 < len(found) <= MAX_PREFIX_WORDS
+        expanded += 1
+        plan = _Plan([term], [], {}, {0: found})
+        for table in ("head", "chunks"):
+            native = f'"{prefix}"*'
+            ours = plan.expr("prefix", chunk=True)  # chunk=True: expanded whatever the length
+            want = {r[0] for r in conn.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ?", (native,))}
+            got = {r[0] for r in conn.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ?", (ours,))}
+            assert got == want, (prefix, table, found)
+    assert expanded > 200
+    conn.close()
+    backend.close()
