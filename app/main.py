@@ -47,10 +47,10 @@ class Services:
         return make_search_backend(self.settings)
 
     @cached_property
-    def sidebar(self):
-        from app.services.library import SidebarCache
+    def counts(self):
+        from app.services.library import CountsCache
 
-        return SidebarCache()
+        return CountsCache()
 
     @cached_property
     def token_throttle(self):

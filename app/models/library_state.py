@@ -12,7 +12,7 @@ class LibraryState(Base):
     Database triggers bump it (migration 0005) on inserting or deleting items, on changing an
     item's kind, read state, star or trash, on adding or removing a tag, and on renaming or
     deleting tags, so every writer (web, worker, imports, bulk SQL) is covered. Readers keep
-    sidebar counts keyed by it (app.services.library.SidebarCache).
+    sidebar counts keyed by it (app.services.library.CountsCache).
     """
 
     __tablename__ = "library_state"

@@ -83,11 +83,11 @@ def test_trash_and_restore_go_through_the_index_outbox(db_factory, db_settings):
 def test_sidebar_counts_are_kept_until_a_change_that_moves_them(db_factory, db_settings):
     """The web app keeps the sidebar counts keyed by the library version that database triggers
     bump; every kind of change the sidebar shows must show on the next page."""
-    cache = library.SidebarCache()
+    cache = library.CountsCache()
 
     def side():
         with db_factory() as session:
-            return cache.get(session)
+            return cache.sidebar(session)
 
     a, b = _items(db_factory, 2)
     first = side()
@@ -130,3 +130,31 @@ def test_sidebar_counts_are_kept_until_a_change_that_moves_them(db_factory, db_s
         session.get(Item, c).status = "ready"
         session.commit()
     assert side() is settled
+
+
+def test_filtered_list_totals_are_kept_until_a_change_that_moves_them(db_factory, db_settings):
+    """A filtered page's total comes from the same version-keyed cache as the sidebar; tagging,
+    untagging, a child tag, reading, trashing and a new item each show on the next page."""
+    cache = library.CountsCache()
+
+    def total(**query):
+        with db_factory() as session:
+            return library.library_page(session, db_settings, library.LibraryQuery(**query), cache).total
+
+    a, b, c = _items(db_factory, 3)
+    assert total(tag="ml") == 0
+    ml = tags.tag_items(db_factory, JOBS, [a, b], "ml")
+    assert total(tag="ml") == 2
+    tags.tag_items(db_factory, JOBS, [c], "ml/rl")  # a child tag counts for its parent
+    assert total(tag="ml") == 3 and total(tag="ml", state="unread") == 3
+    library.set_read(db_factory, JOBS, [a], True)
+    assert total(tag="ml", state="unread") == 2 and total(tag="ml", state="read") == 1
+    library.trash_items(db_factory, JOBS, [b])
+    assert total(tag="ml") == 2 and total(view="trash") == 1
+    tags.untag_item(db_factory, JOBS, a, ml.id)
+    assert total(tag="ml") == 1
+    with db_factory() as session:
+        session.add(Item(kind="paper", title="d", url="https://e.org/d", canonical_url="https://e.org/d",
+                         authors=[], extra={}))
+        session.commit()
+    assert total() == 3

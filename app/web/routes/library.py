@@ -25,7 +25,7 @@ def library_query(view: str = "", kind: str = "", tag: str = "", state: str = ""
 
 def render_library(request: Request, services, session, query: LibraryQuery, *, flash: str = "",
                    error: str = "", undo_ids: list[int] | None = None, url_value: str = "", status_code: int = 200):
-    lib = library_service.library_page(session, services.settings, query, services.sidebar)
+    lib = library_service.library_page(session, services.settings, query, services.counts)
     lib.flash, lib.undo_ids = flash, undo_ids or []
     ctx = {"lib": lib, "error": error, "url_value": url_value, "sort_labels": library_service.SORT_LABELS}
     return render(request, "items/page.html", ctx, fragment="items/_list.html", status_code=status_code)
