@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.orm import Session, defer, raiseload, selectinload
 
 from app.models import ACTIVE_STATUSES, Item, ItemStatus, LibraryState, Note, Tag, item_tags, utcnow
 
@@ -117,13 +117,17 @@ def note_counts(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
 
 
 def get_items_by_ids(
-    session: Session, item_ids: Sequence[int], *, include_trashed: bool = False, rows_only: bool = False
+    session: Session, item_ids: Sequence[int], *, include_trashed: bool = False, rows_only: bool = False,
+    with_file: bool = True,
 ) -> dict[int, Item]:
     """Items by id with tags and files; items in the trash are left out unless asked for.
-    ``rows_only`` as for list_items (a page of search results)."""
+    ``rows_only`` as for list_items (a page of search results); ``with_file=False`` leaves the
+    file out (one query less) and fails loudly if something reaches for it."""
     if not item_ids:
         return {}
-    stmt = select(Item).where(Item.id.in_(item_ids)).options(selectinload(Item.tags), selectinload(Item.file))
+    stmt = select(Item).where(Item.id.in_(item_ids)).options(
+        selectinload(Item.tags), selectinload(Item.file) if with_file else raiseload(Item.file)
+    )
     if rows_only:
         stmt = stmt.options(*ROWS_ONLY)
     if not include_trashed:

@@ -53,7 +53,7 @@ def search_library(
     except SearchUnavailable:
         result.unavailable = True
         return result
-    items = items_repo.get_items_by_ids(session, [h.item_id for h in found.hits], rows_only=True)
+    items = items_repo.get_items_by_ids(session, [h.item_id for h in found.hits], rows_only=True, with_file=False)
     result.rows = [SearchRow(hit=h, item=items[h.item_id]) for h in found.hits if h.item_id in items]
     result.total, result.facets, result.took_ms = found.total, found.facets, found.took_ms
     result.exact = found.exhaustive
