@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.ingest.base import Capture, Identity
 from app.ingest.registry import identify_url
-from app.models import File, Item, ItemKind, ItemStatus, Note, ReadState, utcnow
+from app.models import File, Item, ItemKind, ItemStatus, Note, ReadState, Tag, utcnow
 from app.repo import files as files_repo
 from app.repo import index_queue as index_repo
 from app.repo import items as items_repo
@@ -54,6 +54,10 @@ class SaveResult:
     item: Item
     created: bool
     enqueued: bool
+    # A created item's tags (by name) and its PDF's page count, as committed: enough to answer
+    # without reading the item back. An existing item's are not known here (re-read it).
+    tags: list[Tag] = field(default_factory=list)
+    page_count: int | None = None
 
 
 def _capture_of(req: SaveRequest) -> dict[str, Any] | None:
@@ -79,6 +83,7 @@ def _new_item(req: SaveRequest, identity: Identity) -> Item:
         text=req.text if kind == ItemKind.tweet else "",
         captured=_capture_of(req),
         status=ItemStatus.queued,
+        enqueued_at=utcnow(),  # see _publish: the job is sent right after the commit
         read_state=ReadState.unread,
         authors=[],
         extra={},
@@ -113,35 +118,46 @@ def save_item(
                 # The INSERT (flushed by add_item) or a new tag's may hit a unique index that a
                 # concurrent save filled after our look-up; the commit may too.
                 item = items_repo.add_item(session, _new_item(req, identity))
-                _attach_tags_and_note(session, item, req)
+                tags = _attach_tags_and_note(session, item, req)
                 index_repo.mark_for_index(session, [item.id])
                 session.commit()
             except IntegrityError:
                 session.rollback()
                 continue  # another request saved it first: answer with that one
-        return SaveResult(item=item, created=True, enqueued=_enqueue(factory, jobs, item.id))
+        return SaveResult(item=item, created=True, enqueued=_publish(factory, jobs, item.id), tags=tags)
     raise SaveError("The item could not be saved; please try again.")
 
 
-def _enqueue(factory: sessionmaker[Session], jobs: JobQueue, item_id: int) -> bool:
-    """Tell the worker about a committed item; remember when, so the sweeper does not resend it."""
-    if not jobs.enqueue_item(item_id):
-        return False
+def _publish(factory: sessionmaker[Session], jobs: JobQueue, item_id: int) -> bool:
+    """Send the job of an item committed with ``enqueued_at`` set (in the same transaction).
+
+    When the broker cannot take it, ``enqueued_at`` is cleared so the sweeper sends the job on its
+    next run. Should the process die between the commit and the send (or the clearing fail), the
+    sweeper still sends it once ``enqueued_at`` is older than LECTERN_JOB_REQUEUE_SECONDS: nothing is
+    lost, and a save that reaches the broker costs no second transaction."""
+    if jobs.enqueue_item(item_id):
+        return True
     with factory() as session:
-        items_repo.mark_enqueued(session, [item_id])
-        session.commit()
-    return True
+        item = items_repo.get_item(session, item_id)
+        if item is not None and item.status == ItemStatus.queued:
+            item.enqueued_at = None
+            session.commit()
+    return False
 
 
-def _attach_tags_and_note(session: Session, item: Item, req: SaveRequest) -> None:
+def _attach_tags_and_note(session: Session, item: Item, req: SaveRequest) -> list[Tag]:
+    """Add the request's tags and note to the item; returns the request's tags, by name."""
+    tags: list[Tag] = []
     if req.tags:
-        tags_repo.add_tags_to_item(session, item.id, tags_repo.get_or_create_tags(session, req.tags))
+        tags = tags_repo.get_or_create_tags(session, req.tags)
+        tags_repo.add_tags_to_item(session, item.id, tags)
     body = req.note.strip()
     if req.selection.strip():
         quote = "\n".join("> " + line for line in req.selection.strip().splitlines())
         body = f"{quote}\n\n{body}".strip()
     if body:
         session.add(Note(item_id=item.id, body=body))
+    return sorted(tags, key=lambda t: t.name)
 
 
 def _merge_into_existing(session: Session, item: Item, req: SaveRequest) -> None:
@@ -213,16 +229,18 @@ def save_uploaded_pdf(
                     Item(
                         kind=ItemKind.paper, title=(req.title or "").strip()[:MAX_TITLE], url=canonical,
                         canonical_url=canonical, file_id=file.id, status=ItemStatus.queued,
-                        authors=[], extra={"filename": Path(filename or "").name}, site="upload",
+                        enqueued_at=utcnow(), authors=[], extra={"filename": Path(filename or "").name},
+                        site="upload",
                     ),
                 )
-                _attach_tags_and_note(session, item, req)
+                tags = _attach_tags_and_note(session, item, req)
                 index_repo.mark_for_index(session, [item.id])
                 session.commit()
             except IntegrityError:
                 session.rollback()
                 continue
-        return SaveResult(item=item, created=True, enqueued=_enqueue(factory, jobs, item.id))
+        return SaveResult(item=item, created=True, enqueued=_publish(factory, jobs, item.id), tags=tags,
+                          page_count=file.page_count)
     raise SaveError("The upload could not be saved; please try again.")
 
 
@@ -240,9 +258,9 @@ def retry_item(factory: sessionmaker[Session], jobs: JobQueue, item_id: int) -> 
         item.attempts = 0
         item.lease_owner = None
         item.lease_until = None
-        item.enqueued_at = None
+        item.enqueued_at = utcnow()
         session.commit()
-    _enqueue(factory, jobs, item_id)
+    _publish(factory, jobs, item_id)
     return item
 
 

@@ -36,7 +36,10 @@ def test_broker_down_while_saving_then_the_sweeper_sends_the_job_when_it_returns
     tmp_path, fakeweb, make_client, start_worker
 ):
     redis = RedisServer()  # not started yet: the broker is down
-    settings = make_settings(tmp_path, broker_url=redis.url, fetch_allow_hosts=["127.0.0.1"], sweep_interval=0.5)
+    # A requeue delay longer than the test: the sweeper must send the job on its next run because
+    # the save recorded that it never reached the broker, not because an hour went by.
+    settings = make_settings(tmp_path, broker_url=redis.url, fetch_allow_hosts=["127.0.0.1"], sweep_interval=0.5,
+                             job_requeue_seconds=3600)
     client = make_client(settings)
     url = fakeweb.add("/paper.pdf", make_test_pdf(["A page about wombats."]), "application/pdf")
     saved = client.post("/api/v1/items", json={"url": url}, headers={"Authorization": f"Bearer {_token(settings)}"})
