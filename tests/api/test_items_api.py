@@ -61,6 +61,24 @@ def test_save_a_url_answers_at_once_with_a_queued_item(api):
     assert fetched["status"] == "queued"
 
 
+def test_a_new_item_is_answered_as_it_reads_back(api):
+    """The answer to a save is built from what was committed, without reading the item back: it
+    must say what a GET says (tags in order, the PDF's pages, the captured text's kind)."""
+    saved = [
+        api.post("/api/v1/items", json={"url": "https://blog.example.org/p?utm_source=x", "title": "A post",
+                                        "tags": ["zeta", "alpha", "ml/rl", "alpha"], "note": "later"}),
+        api.post("/api/v1/items", json={"url": "https://x.com/someone/status/1900000000000000002", "kind": "tweet",
+                                        "text": "A tweet worth keeping", "selection": "worth"}),
+        api.post("/api/v1/items", files={"file": ("p.pdf", make_test_pdf(["One page"]), "application/pdf")},
+                 data={"tags": "b,a"}),
+    ]
+    for response in saved:
+        assert response.status_code == 201, response.text
+        item = response.json()["item"]
+        assert api.get(f"/api/v1/items/{item['id']}").json() == item
+    assert [t["name"] for t in saved[0].json()["item"]["tags"]] == ["alpha", "ml/rl", "zeta"]
+
+
 def test_duplicate_save_answers_200_with_the_existing_item_or_409_when_asked(api):
     first = api.post("/api/v1/items", json={"url": "https://huggingface.co/papers/2502.09992"}).json()
     second = api.post("/api/v1/items", json={"url": "https://arxiv.org/pdf/2502.09992v2"})

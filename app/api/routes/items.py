@@ -118,7 +118,11 @@ async def create_item(
         if fail_on_duplicate:
             raise HTTPException(409, f"Already saved as item {result.item.id}.")
         response.status_code = 200
-    return SaveOut(item=_item_out(session, result.item.id, trashed_too=True), created=result.created, queued=result.enqueued)
+        return SaveOut(item=_item_out(session, result.item.id, trashed_too=True), created=False,
+                       queued=result.enqueued)
+    # A new item is answered as committed (no read back): the service knows its tags and pages.
+    out = ItemOut.of(result.item, tags=result.tags, page_count=result.page_count if result.item.file_id else None)
+    return SaveOut(item=out, created=True, queued=result.enqueued)
 
 
 @router.get("/{item_id}", response_model=ItemOut, responses=ERRORS)
