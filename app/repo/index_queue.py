@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from app.models import IndexPending, Item, utcnow
 
 
 def mark_for_index(session: Session, item_ids: Sequence[int], op: str = "upsert") -> None:
-    """Record that these items' search entries are stale (merged with any earlier mark)."""
-    for item_id in dict.fromkeys(item_ids):
-        row = session.get(IndexPending, item_id)
-        if row is None:
-            session.add(IndexPending(item_id=item_id, op=op))
-        else:
-            row.op = op
-            row.queued_at = utcnow()
-    session.flush()
+    """Record that these items' search entries are stale (merged with any earlier mark).
+
+    One INSERT .. ON CONFLICT DO UPDATE (SQLite and PostgreSQL), executed for all the ids at once: no
+    look-up first, and two transactions marking one item at the same moment both succeed."""
+    ids = list(dict.fromkeys(item_ids))
+    if not ids:
+        return
+    session.flush()  # the caller's pending changes first, as before any other statement
+    now = utcnow()
+    session.execute(
+        _upsert_pending(session.get_bind().dialect.name),
+        [{"item_id": i, "op": op, "queued_at": now, "attempts": 0, "error": ""} for i in ids],
+    )
+    for item_id in ids:  # rows this session loaded before the statement changed them
+        row = session.identity_map.get(identity_key(IndexPending, item_id))
+        if row is not None:
+            session.expire(row)
+
+
+@cache
+def _upsert_pending(dialect: str):
+    """The outbox upsert on the table (no ORM bulk machinery on the hot save path), built once."""
+    table = IndexPending.__table__
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.item_id], set_={"op": stmt.excluded.op, "queued_at": stmt.excluded.queued_at}
+    )
 
 
 def mark_all_for_index(session: Session) -> int:

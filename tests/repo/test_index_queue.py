@@ -1,0 +1,61 @@
+"""The index outbox on SQLite and PostgreSQL: marks merge, in one statement, even when two
+transactions mark one item at the same moment."""
+
+from __future__ import annotations
+
+import threading
+
+from app.models import IndexPending
+from app.repo import index_queue as index_repo
+
+
+def _rows(factory) -> dict[int, tuple[str, int]]:
+    with factory() as s:
+        return {r.item_id: (r.op, r.attempts) for r in s.query(IndexPending)}
+
+
+def test_a_second_mark_changes_the_op_and_keeps_the_attempts(db_factory):
+    with db_factory() as s:
+        index_repo.mark_for_index(s, [1, 2, 2])
+        s.commit()
+        row = s.get(IndexPending, 2)
+        row.attempts = 2
+        s.commit()
+        first_queued = row.queued_at
+        index_repo.mark_for_index(s, [2, 3], op="delete")
+        assert (row.op, row.attempts) == ("delete", 2)  # the loaded row is not stale
+        assert row.queued_at >= first_queued
+        s.commit()
+    assert _rows(db_factory) == {1: ("upsert", 0), 2: ("delete", 2), 3: ("delete", 0)}
+
+
+def test_marking_thousands_of_items_at_once(db_factory):
+    with db_factory() as s:
+        index_repo.mark_for_index(s, range(1, 5001))
+        s.commit()
+        assert s.query(IndexPending).count() == 5000
+
+
+def test_two_transactions_marking_one_item_at_once_both_commit(db_factory):
+    """The first holds its new row uncommitted while the second marks the same item; once the first
+    commits, the second's mark merges into it instead of failing on the primary key."""
+    first = db_factory()
+    index_repo.mark_for_index(first, [7])
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with db_factory() as s:
+                index_repo.mark_for_index(s, [7], op="delete")
+                s.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=0.5)  # it waits for the first transaction
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and not errors, errors
+    assert _rows(db_factory) == {7: ("delete", 0)}
