@@ -30,9 +30,15 @@ def add_token(session: Session, token: ApiToken) -> ApiToken:
     return token
 
 
-def get_active_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
-    stmt = select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
-    return session.scalars(stmt).first()
+def get_user_by_active_token_hash(session: Session, token_hash: str) -> tuple[ApiToken, User] | None:
+    """The live token with this hash and its owner, in one query (every API request asks)."""
+    stmt = (
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+    )
+    row = session.execute(stmt).first()
+    return (row[0], row[1]) if row else None
 
 
 def list_tokens(session: Session, user_id: int) -> list[ApiToken]:

@@ -97,10 +97,10 @@ def create_api_token(session: Session, user: User, name: str) -> NewToken:
 def user_for_api_token(session: Session, plaintext: str) -> User | None:
     """The token's owner, or None. Lookup is by SHA-256 (constant-time compare on the digest)."""
     digest = sha256_hex(plaintext)
-    token = users_repo.get_active_token_by_hash(session, digest)
-    if token is None or not hmac.compare_digest(token.token_hash, digest):
+    found = users_repo.get_user_by_active_token_hash(session, digest)
+    if found is None or not hmac.compare_digest(found[0].token_hash, digest):
         return None
-    return users_repo.get_user(session, token.user_id)
+    return found[1]
 
 
 # Browser sessions ---------------------------------------------------------------------------------
