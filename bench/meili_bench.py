@@ -1,0 +1,216 @@
+"""Where a Meilisearch search spends its time: the raw query beside each layer above it (figure 2).
+
+    .venv/bin/python bench/meili_bench.py                       # 10,000 items, 30 queries per class
+    .venv/bin/python bench/meili_bench.py --size 2000 --runs 10 --no-endpoint
+    .venv/bin/python bench/meili_bench.py --keep /tmp/lib       # build once, then reuse /tmp/lib
+
+Builds a library with bench/data.py in a temporary SQLite database, indexes it into a throwaway
+Meilisearch with reindex_all (or reuses the ones --keep left in a directory), then times, query by
+query and side by side, each class of bench/search_bench.QUERIES through:
+
+- raw:      one POST /indexes/<i>/search with the same words and filters, limit 20, no facets
+            (kept-alive connection: the floor a search through Meilisearch cannot go below);
+- backend:  MeiliBackend.search in this process (http: its time in HTTP round trips);
+- service:  app.services.search.search_library (the backend plus the items from the database);
+- endpoint: GET /search?q=... with HX-Request through `lectern serve --no-worker` (the results
+            fragment a user waits on), unless --no-endpoint.
+
+The machine is shared and noisy: read medians and the ratios to raw measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.config import Settings  # noqa: E402
+from app.db import make_engine, make_session_factory  # noqa: E402
+from app.migrate import upgrade_database  # noqa: E402
+from app.search.meili import MeiliBackend  # noqa: E402
+from app.search.query import parse_query  # noqa: E402
+from app.services.indexing import reindex_all  # noqa: E402
+from app.services.search import search_library  # noqa: E402
+from bench.data import Corpus, load_library  # noqa: E402
+from bench.search_bench import QUERIES, start_meili  # noqa: E402
+from tests.e2e.stack import Stack, base_env  # noqa: E402
+
+INDEX = "meili_bench"
+PATHS = ("raw", "backend", "http", "service", "endpoint")
+
+
+def pct(xs: list[float]) -> tuple[float, float]:
+    if len(xs) < 2:
+        return (xs[0], xs[0]) if xs else (float("nan"), float("nan"))
+    return statistics.median(xs), statistics.quantiles(xs, n=20, method="inclusive")[-1]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+class RawSearch:
+    """Meilisearch's own search, over one kept-alive connection: q and filters, 20 hits."""
+
+    def __init__(self, url: str, key: str, index: str) -> None:
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        self.path = f"/indexes/{index}/search"
+        self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        self.backend = MeiliBackend(url, key, index)  # for its q and filter strings only
+
+    def __call__(self, raw: str) -> dict:
+        query = parse_query(raw)
+        text = self.backend._q(query) if query.has_text else ""
+        body = {"q": text, "filter": self.backend._filter(query, text=query.has_text), "limit": 20}
+        self.conn.request("POST", self.path, body=json.dumps(body, ensure_ascii=False).encode(), headers=self.headers)
+        response = self.conn.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise SystemExit(f"raw search {raw!r}: {response.status} {payload[:300]!r}")
+        return json.loads(payload)
+
+
+def build(workdir: Path, size: int) -> Settings:
+    """The library in workdir/data (SQLite) and its Meilisearch index in workdir/meili; reused when
+    both are there already."""
+    settings = Settings(data_dir=workdir / "data", secret_key="meili-bench-secret-key-0123456789abcdef")
+    done = workdir / "built"
+    if done.exists() and int(done.read_text()) == size:
+        print(f"reusing the {size}-item library in {workdir}", file=sys.stderr)
+        return settings
+    shutil.rmtree(workdir / "data", ignore_errors=True)
+    shutil.rmtree(workdir / "meili", ignore_errors=True)
+    settings.ensure_data_dir()
+    engine = make_engine(settings)
+    upgrade_database(engine)
+    t = time.perf_counter()
+    counts = load_library(engine, Corpus.load(), size)
+    print(f"library: {counts} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    (workdir / "meili").mkdir()
+    proc, url, key = start_meili(workdir / "meili")
+    try:
+        backend = MeiliBackend(url, key, INDEX, timeout=30, task_timeout=7200)
+        t = time.perf_counter()
+        n = reindex_all(make_session_factory(engine), backend,
+                        progress=lambda d, total: print(f"\r  indexing {d}/{total}", end="", file=sys.stderr))
+        print(f"\n  {n} items indexed in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        backend.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    engine.dispose()
+    done.write_text(str(size))
+    return settings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=30, help="queries timed per class")
+    ap.add_argument("--no-endpoint", action="store_true", help="skip the `lectern serve` process")
+    ap.add_argument("--keep", type=Path, help="build into (or reuse) this directory instead of a temporary one")
+    ap.add_argument("--seed", type=int, default=3, help="order of the queries")
+    args = ap.parse_args()
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="lectern-meili-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    stack = proc = None
+    try:
+        settings = build(workdir, args.size)
+        proc, url, key = start_meili(workdir / "meili")
+        engine = make_engine(settings)
+        factory = make_session_factory(engine)
+        backend = MeiliBackend(url, key, INDEX, timeout=30)
+        raw = RawSearch(url, key, INDEX)
+
+        def service(q: str) -> None:
+            with factory() as session:
+                search_library(session, backend, q)
+
+        paths: dict[str, Callable[[str], object]] = {
+            "raw": raw,
+            "backend": lambda q: backend.search(parse_query(q)),
+            "service": service,
+        }
+        client = None
+        if not args.no_endpoint:
+            env = base_env(workdir, "http://127.0.0.1:9", LECTERN_DATA_DIR=str(settings.data_dir),
+                           LECTERN_SECRET_KEY=settings.secret_key, LECTERN_LOG_LEVEL="WARNING",
+                           LECTERN_SEARCH_BACKEND="meilisearch", LECTERN_MEILI_URL=url, LECTERN_MEILI_KEY=key,
+                           LECTERN_MEILI_INDEX=INDEX)
+            stack = Stack("meili-bench", env, workdir)
+            stack.start_web()
+            browser = stack.browser()
+            client = browser.__enter__()
+
+            def endpoint(q: str) -> None:
+                r = client.get(f"/search?q={quote(q)}", headers={"HX-Request": "true"})
+                if r.status_code != 200:
+                    raise SystemExit(f"GET /search?q={q!r}: {r.status_code}")
+
+            paths["endpoint"] = endpoint
+
+        order = [(cls, qs[r % len(qs)]) for cls, qs in QUERIES.items() for r in range(args.runs)]
+        for _, q in order[:: max(1, len(order) // 60)]:  # warm up every path
+            for fn in paths.values():
+                fn(q)
+        random.Random(args.seed).shuffle(order)
+        times: dict[str, dict[str, list[float]]] = {cls: {p: [] for p in PATHS} for cls in QUERIES}
+        hits: dict[str, list[int]] = {cls: [] for cls in QUERIES}
+        for cls, q in order:
+            for name, fn in paths.items():
+                times[cls][name].append(timed(lambda fn=fn, q=q: fn(q)))
+                if name == "backend":
+                    times[cls]["http"].append(backend.last_http_ms)
+            hits[cls].append(backend.search(parse_query(q)).total)
+        if client is not None:
+            browser.__exit__(None, None, None)
+    finally:
+        if stack is not None:
+            stack.stop()
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    shown = [p for p in PATHS if any(times[c][p] for c in QUERIES)]
+    print(f"\nMeilisearch search, ms (N={args.size}, {args.runs} queries per class, interleaved; "
+          f"http = backend's time in HTTP round trips)")
+    head = f"{'query class':<16}" + "".join(f"{p + ' p50':>13}{p + ' p95':>13}" for p in shown)
+    head += "".join(f"{p + '/raw':>13}" for p in shown if p not in ("raw", "http")) + f"{'total':>8}"
+    print(head)
+    print("-" * len(head))
+    rows = [(cls, times[cls]) for cls in QUERIES]
+    rows.append(("all", {p: [x for c in QUERIES for x in times[c][p]] for p in PATHS}))
+    for cls, t in rows:
+        line = f"{cls:<16}"
+        for p in shown:
+            p50, p95 = pct(t[p])
+            line += f"{p50:>13.1f}{p95:>13.1f}"
+        raw95 = pct(t["raw"])[1]
+        for p in shown:
+            if p not in ("raw", "http"):
+                line += f"{pct(t[p])[1] / raw95:>13.2f}"
+        total = int(statistics.median(hits[cls])) if cls in hits else ""
+        print(line + f"{total:>8}")
+    print("(ratios: p95 of the path over the raw p95)")
+
+
+if __name__ == "__main__":
+    main()
