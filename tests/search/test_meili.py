@@ -7,16 +7,22 @@
 - Typo matches are found in the page text too (Meilisearch highlights nothing).
 - setup() sends no settings task when the index has them already.
 - Searches reuse a kept-alive connection and survive a server restart.
+- Highlights find the same matches however they are looked for (app.search.text.Matcher.spans).
 """
 
 from __future__ import annotations
 
+import re
+import string
+import sys
+
 import pytest
 
-from app.search import meili
+from app.search import meili, text
 from app.search.base import SearchDocument
 from app.search.meili import MeiliBackend
 from app.search.query import parse_query
+from app.search.text import Matcher, make_term
 from tests.fixtures.meili import unique_index_name
 
 pytestmark = pytest.mark.meili
@@ -138,3 +144,30 @@ def test_an_index_with_another_releases_settings_is_emptied_and_flagged(backend,
     assert third.rebuilt is False
     again.close()
     third.close()
+
+
+# Highlighting speed-ups (app.search.text, used for every hit) -----------------------------------
+
+
+def test_case_blind_matches_of_ascii_and_cjk_words_are_found_through_lower():
+    """Matcher.spans looks for ASCII and CJK query words in text.lower() (with text._CASE_FIXES):
+    every character that re.IGNORECASE matches to such a word's character must lower to it."""
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    for ch in string.ascii_lowercase + string.digits + "扩散推理の":
+        for found in set(re.compile(re.escape(ch), re.IGNORECASE).findall(every)):
+            assert found.translate(text._CASE_FIXES).lower() == ch, (ch, found)
+
+
+def test_spans_are_the_regexs_matches():
+    terms = [make_term("model"), make_term("is"), make_term("扩散"), make_term("diffus", prefix=True)]
+    matcher = Matcher(terms, extra_words=["diffusion", "s"])
+    assert matcher._literals is not None  # the str.find path
+    samples = [
+        "Model models MODEL remodel model_x modeling, is IS this İs ıs ſ diffusıon DIFFUSION diffusé",
+        "扩散模型 and 扩散 in diffusion-models; x-is is-x _is_ s s's ſ K model",
+        "a" * 3000 + " is " + "s " * 2000,  # more starts than the str.find path takes on
+    ]
+    for sample in samples:
+        expected = [(m.start(), m.end(), m.group().lower()) for m in matcher.regex.finditer(sample)]
+        assert matcher.spans(sample) == expected
+    assert Matcher([make_term("straße")])._literals is None  # not ASCII: the regex alone
