@@ -590,12 +590,14 @@ class EmbeddedBackend:
         # they read the loosest matches at once.
         modes = plan.modes()
         passes = [modes[0], modes[-1]] if q.sort == "relevance" and len(modes) > 1 else [modes[-1]]
+        matched: dict[str, set[int]] = {"head": set(), "chunks": set()}
         for table in ("head", "chunks"):
             count = 0
             for mode in passes:
                 for key in self._stream(conn, table, plan.expr(mode, chunk=table == "chunks"), filters, chunk_ids):
                     if key in excluded:
                         continue
+                    matched[table].add(key)
                     if key not in candidates:
                         candidates[key] = None
                         count += 1
@@ -622,7 +624,9 @@ class EmbeddedBackend:
         elif q.sort == "published":
             ordered = self._by_published(conn, pool)[q.offset : need]
         else:
-            ordered = self._ranked(conn, plan, filters, excluded, need, from_chunk, chunk_ids)[q.offset : need]
+            ordered = self._ranked(
+                conn, plan, filters, excluded, need, from_chunk, chunk_ids, None if capped else matched
+            )[q.offset : need]
 
         total = round(len(pool) * scale)
         facets = self._facets(conn, pool, scale) if q.with_facets else {}
@@ -631,15 +635,22 @@ class EmbeddedBackend:
         return SearchResults(hits=hits, total=total, facets=facets, exhaustive=not capped)
 
     def _ranked(
-        self, conn, plan: _Plan, filters, excluded: set[int], need: int, from_chunk: dict, chunk_ids: dict
+        self, conn, plan: _Plan, filters, excluded: set[int], need: int, from_chunk: dict, chunk_ids: dict,
+        complete: dict[str, set[int]] | None = None,
     ) -> list[int]:
+        """``complete``: when the candidate pool holds every match, the items each table
+        matched; a table with none is not asked again, and the search stops once every
+        match is placed (each tier query costs 1-2 ms on a long CJK phrase at 100k items)."""
         seen: dict[int, None] = {}
         modes = plan.modes()
         groups = [[m for m in modes if m != "typo"], [m for m in modes if m == "typo"]]
+        everything = set().union(*complete.values()) if complete is not None else None
         for group in groups:
             for tier in (*HEAD_TIERS, None):
+                if complete is not None and not complete["chunks" if tier is None else "head"]:
+                    continue
                 for mode in group:
-                    if len(seen) >= need:
+                    if len(seen) >= need or (everything is not None and len(seen) >= len(everything)):
                         return list(seen)
                     if tier is None:
                         stream = self._stream(conn, "chunks", plan.expr(mode, chunk=True), filters, chunk_ids)
