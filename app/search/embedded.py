@@ -213,7 +213,7 @@ class _Plan:
 class EmbeddedBackend:
     name = "embedded"
 
-    def __init__(self, path: Path, *, candidate_cap: int = 1000, busy_timeout: float = 10.0, max_connections: int = 4):
+    def __init__(self, path: Path, *, candidate_cap: int = 500, busy_timeout: float = 10.0, max_connections: int = 4):
         self.path = Path(path)
         self.candidate_cap = candidate_cap
         self.busy_timeout = busy_timeout
@@ -584,29 +584,37 @@ class EmbeddedBackend:
         chunk_ids: dict[int, list[int]] = {}  # item rowkey -> its matching chunks seen on the way
         capped = False
         floor = None
-        # By relevance the pool only counts: when exact words alone fill it, the total and facets
-        # are estimated from them (typo alternatives are the costly part of an FTS5 query: 2 ->
-        # 14 ms for "leader election protocol" at 100k items). Date sorts page from the pool, so
-        # they read the loosest matches at once.
+        # By relevance the pool only counts and typo matches rank last: once exact and prefix
+        # matches fill the page, typo-only matches are left out of the count (the total is then
+        # "about"). Typo alternatives are the costly part of an FTS5 query (2 -> 14 ms for
+        # "leader election protocol" at 100k items). Date sorts page from the pool: they read
+        # the loosest matches at once.
         modes = plan.modes()
-        passes = [modes[0], modes[-1]] if q.sort == "relevance" and len(modes) > 1 else [modes[-1]]
+        if q.sort == "relevance" and modes[-1] == "typo" and len(modes) > 1:
+            passes = [modes[-2], "typo"]
+        else:
+            passes = [modes[-1]]
         matched: dict[str, set[int]] = {"head": set(), "chunks": set()}
-        for table in ("head", "chunks"):
-            count = 0
-            for mode in passes:
+        counts = {"head": 0, "chunks": 0}
+        typos_left_out = False
+        for n, mode in enumerate(passes):
+            if n and (capped or len(candidates) >= need):
+                typos_left_out = True
+                break
+            for table in ("head", "chunks"):
+                if counts[table] >= cap:
+                    continue
                 for key in self._stream(conn, table, plan.expr(mode, chunk=table == "chunks"), filters, chunk_ids):
                     if key in excluded:
                         continue
                     matched[table].add(key)
                     if key not in candidates:
                         candidates[key] = None
-                        count += 1
-                        if count >= cap:
+                        counts[table] += 1
+                        if counts[table] >= cap:
                             capped = True
                             floor = key if floor is None else max(floor, key)
                             break
-                if count >= cap:
-                    break
         if capped:
             kept = [k for k in candidates if k >= floor]
             newer = conn.execute("SELECT count(*) FROM items WHERE rowkey >= ?", (floor,)).fetchone()[0]
@@ -624,15 +632,16 @@ class EmbeddedBackend:
         elif q.sort == "published":
             ordered = self._by_published(conn, pool)[q.offset : need]
         else:
-            ordered = self._ranked(
-                conn, plan, filters, excluded, need, from_chunk, chunk_ids, None if capped else matched
-            )[q.offset : need]
+            complete = None if capped or typos_left_out else matched
+            ordered = self._ranked(conn, plan, filters, excluded, need, from_chunk, chunk_ids, complete)[
+                q.offset : need
+            ]
 
         total = round(len(pool) * scale)
         facets = self._facets(conn, pool, scale) if q.with_facets else {}
         matcher = Matcher(terms + phrases, extra_words=[w for c in typos.values() for w in c])
         hits = self._hits(conn, ordered, matcher, plan, from_chunk, chunk_ids)
-        return SearchResults(hits=hits, total=total, facets=facets, exhaustive=not capped)
+        return SearchResults(hits=hits, total=total, facets=facets, exhaustive=not (capped or typos_left_out))
 
     def _ranked(
         self, conn, plan: _Plan, filters, excluded: set[int], need: int, from_chunk: dict, chunk_ids: dict,
