@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import make_engine, make_session_factory
+from app.db import make_autocommit_session_factory, make_engine, make_session_factory
 from app.migrate import upgrade_database
 from app.search.base import SearchBackend
 from app.services import auth as auth_service
@@ -30,6 +30,7 @@ class Services:
         self.settings = settings
         self.engine: Engine = make_engine(settings)
         self.factory: sessionmaker[Session] = make_session_factory(self.engine)
+        self.autocommit_factory: sessionmaker[Session] = make_autocommit_session_factory(self.engine)
         self._jobs = jobs
 
     @cached_property

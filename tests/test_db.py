@@ -43,3 +43,24 @@ def test_a_connection_the_server_ended_is_replaced_at_checkout_without_an_error(
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_an_autocommit_lookup_opens_no_transaction_and_does_not_leak_into_other_sessions(tmp_path, pg_database_url):
+    from psycopg.pq import TransactionStatus
+
+    from app.db import make_autocommit_session_factory, make_session_factory
+
+    engine = make_engine(make_settings(tmp_path, database_url=pg_database_url))
+    try:
+        with make_autocommit_session_factory(engine)() as session:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            raw = session.connection().connection.dbapi_connection
+            assert raw.info.transaction_status == TransactionStatus.IDLE  # no BEGIN was sent
+        with make_session_factory(engine)() as session:  # the same pooled connection, transactional again
+            assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid
+            session.execute(text("CREATE TABLE scratch (x int)"))
+            session.rollback()
+        with make_session_factory(engine)() as session:
+            assert session.execute(text("SELECT to_regclass('scratch')")).scalar() is None
+    finally:
+        engine.dispose()

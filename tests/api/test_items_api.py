@@ -79,6 +79,25 @@ def test_a_new_item_is_answered_as_it_reads_back(api):
     assert [t["name"] for t in saved[0].json()["item"]["tags"]] == ["alpha", "ml/rl", "zeta"]
 
 
+def test_the_token_check_is_one_query_and_a_new_save_three_more(api):
+    """Every API request pays for the token check; a save on top of it looks the URL up, inserts
+    the item and marks it for indexing, nothing else (no second transaction, no read back)."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    engine = api.app.state.services.engine
+    record = lambda _c, _cur, statement, *_a: statements.append(statement.split()[0])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert api.get("/api/v1/ping").status_code == 200
+        assert statements == ["SELECT"]
+        statements.clear()
+        assert api.post("/api/v1/items", json={"url": "https://blog.example.org/counted"}).status_code == 201
+        assert statements == ["SELECT", "SELECT", "INSERT", "INSERT"]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 def test_duplicate_save_answers_200_with_the_existing_item_or_409_when_asked(api):
     first = api.post("/api/v1/items", json={"url": "https://huggingface.co/papers/2502.09992"}).json()
     second = api.post("/api/v1/items", json={"url": "https://arxiv.org/pdf/2502.09992v2"})

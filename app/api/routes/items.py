@@ -83,8 +83,7 @@ def list_items(
     },
 )
 async def create_item(
-    request: Request, response: Response, user: ApiUser, services: ServicesDep, session: SessionDep,
-    fail_on_duplicate: bool = False,
+    request: Request, response: Response, user: ApiUser, services: ServicesDep, fail_on_duplicate: bool = False,
 ) -> SaveOut:
     """Save a URL (JSON, with optional captured content) or upload a PDF (multipart field `file`)."""
     content_type = request.headers.get("content-type", "")
@@ -118,8 +117,9 @@ async def create_item(
         if fail_on_duplicate:
             raise HTTPException(409, f"Already saved as item {result.item.id}.")
         response.status_code = 200
-        return SaveOut(item=_item_out(session, result.item.id, trashed_too=True), created=False,
-                       queued=result.enqueued)
+        with services.factory() as session:
+            return SaveOut(item=_item_out(session, result.item.id, trashed_too=True), created=False,
+                           queued=result.enqueued)
     # A new item is answered as committed (no read back): the service knows its tags and pages.
     out = ItemOut.of(result.item, tags=result.tags, page_count=result.page_count if result.item.file_id else None)
     return SaveOut(item=out, created=True, queued=result.enqueued)
