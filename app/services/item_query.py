@@ -55,6 +55,6 @@ def list_items_by_query(
         flt.limit, flt.offset = page_size, (page - 1) * page_size
         return ItemPage(items=items_repo.list_items(session, flt), total=items_repo.count_items(session, flt))
     engine_sort = {"saved": "saved", "published": "published"}.get(sort, "relevance")
-    found = search_library(session, backend, raw, sort=engine_sort, page=page, page_size=page_size)
+    found = search_library(session, backend, raw, sort=engine_sort, page=page, page_size=page_size, full_items=True)
     items = [r.item for r in found.rows if status is None or r.item.status == status]
     return ItemPage(items=items, total=found.total, unavailable=found.unavailable)

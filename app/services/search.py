@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from app.models import Item, SavedSearch
 from app.repo import items as items_repo
 from app.repo import saved_searches as saved_repo
+from app.repo.items import ItemRow
 from app.search.base import SearchBackend, SearchHit, SearchUnavailable
 from app.search.query import SORTS, format_query, parse_query
 
@@ -18,7 +19,7 @@ PAGE_SIZE = 20
 @dataclass(slots=True)
 class SearchRow:
     hit: SearchHit
-    item: Item
+    item: Item | ItemRow  # ItemRow unless search_library was asked for full_items
 
 
 @dataclass(slots=True)
@@ -40,8 +41,10 @@ class SearchPage:
 
 def search_library(
     session: Session, backend: SearchBackend, raw: str, *, sort: str = "relevance", page: int = 1,
-    page_size: int = PAGE_SIZE,
+    page_size: int = PAGE_SIZE, full_items: bool = False,
 ) -> SearchPage:
+    """A page of results. Each row's item is an ItemRow (what a results list shows), or with
+    ``full_items`` the Item itself (list rows: long texts and the file left out)."""
     page = max(page, 1)
     result = SearchPage(query=raw, page=page, page_size=page_size)
     if not raw.strip():
@@ -53,7 +56,11 @@ def search_library(
     except SearchUnavailable:
         result.unavailable = True
         return result
-    items = items_repo.get_items_by_ids(session, [h.item_id for h in found.hits], rows_only=True, with_file=False)
+    ids = [h.item_id for h in found.hits]
+    if full_items:
+        items = items_repo.get_items_by_ids(session, ids, rows_only=True, with_file=False)
+    else:
+        items = items_repo.item_rows(session, ids)
     result.rows = [SearchRow(hit=h, item=items[h.item_id]) for h in found.hits if h.item_id in items]
     result.total, result.facets, result.took_ms = found.total, found.facets, found.took_ms
     result.exact = found.exhaustive

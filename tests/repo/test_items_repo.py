@@ -98,3 +98,24 @@ def test_tag_filter_matches_children_and_is_case_insensitive(db_factory):
         ids = {i.id for i in items_repo.list_items(s, ItemListFilter(tag="ML"))}
         assert ids == {a.id, b.id}
         assert len(tags_repo.get_or_create_tags(s, ["ml/diffusion", " ML / Diffusion "])) == 1
+
+
+def test_item_rows_read_what_a_result_list_shows_as_the_orm_does(db_factory):
+    """The search results' plain rows carry the same fields and tag order as the ORM items."""
+    with db_factory() as s:
+        a = _item(1, kind="paper", title="Score SDE")
+        a.authors = ["Yang Song", "Stefano Ermon"]
+        a = items_repo.add_item(s, a)
+        b = items_repo.add_item(s, _item(2, kind="tweet", title=""))
+        gone = items_repo.add_item(s, _item(3, title="in the trash", trashed_at=utcnow()))
+        tags_repo.add_tags_to_item(s, a.id, tags_repo.get_or_create_tags(s, ["zeta", "Alpha", "ml/diffusion"]))
+        s.commit()
+        ids = [a.id, b.id, gone.id, 999]
+        rows = items_repo.item_rows(s, ids)
+        full = items_repo.get_items_by_ids(s, ids)
+    assert set(rows) == set(full) == {a.id, b.id}
+    for item_id, row in rows.items():
+        item = full[item_id]
+        assert (row.kind, row.title, row.url, row.authors) == (item.kind, item.title, item.url, item.authors)
+        assert [(t.id, t.name) for t in row.tags] == [(t.id, t.name) for t in item.tags]
+    assert [t.name for t in rows[a.id].tags] == sorted(["zeta", "Alpha", "ml/diffusion"])
