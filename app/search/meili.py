@@ -21,11 +21,14 @@ What keeps it fast (measured with bench/run; see also the comments on SETTINGS):
   checked here: MeiliBackend._phrase_search).
 - A search is one request for the page of hits (limit/offset, only the short fields and the
   originals of what a hit shows) and, unless every match is on that page, one for the count and
-  the facets (MeiliBackend._count_items). Meilisearch highlights and crops nothing: that would
+  the facets (MeiliBackend._count_items), sent before the hits are highlighted here so that
+  Meilisearch counts meanwhile (the count needs the first answer's estimatedTotalHits, so the two
+  cannot go out together; /multi-search would run them one after the other anyway). Meilisearch
+  highlights and crops nothing: that would
   re-tokenize every returned attribute of every hit. Highlights, snippets and pages are computed
   by app.search.text, as for the embedded backend, from ``show_title``, ``abstract_src``,
   ``notes_src`` and the page text (``text_src`` where its indexed form differs).
-- Searches go over a kept-alive connection per thread (MeiliBackend._post_search); writes and
+- Searches go over a kept-alive connection per thread (MeiliBackend._send); writes and
   administration through the official client.
 """
 
@@ -41,6 +44,7 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -345,6 +349,16 @@ def _count_facets(hits: list[dict[str, Any]], scale: float) -> dict[str, dict[st
     return {name: {k: max(1, round(n * scale)) for k, n in c.most_common(100)} for name, c in counts.items()}
 
 
+@dataclass(slots=True)
+class _Asked:
+    """A search sent to Meilisearch whose answer is still to be read (MeiliBackend._ask)."""
+
+    data: bytes
+    conn: http.client.HTTPConnection | None = None
+    reused: bool = False  # on a kept-alive connection, which the server may have closed since
+    error: Exception | None = None  # sending failed
+
+
 class MeiliBackend:
     name = "meilisearch"
 
@@ -368,7 +382,7 @@ class MeiliBackend:
         self._writer = meilisearch.Client(url, api_key or None, timeout=write_timeout)
         self._index = self._client.index(index_name)
         self._write_index = self._writer.index(index_name)
-        # Searches go over one kept-alive connection per thread (see _post_search).
+        # Searches go over one kept-alive connection per thread (see _send).
         parts = urlsplit(url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
@@ -569,9 +583,21 @@ class MeiliBackend:
         return None
 
     def _search(self, text: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self._answer(self._ask(text, params))
+
+    def _ask(self, text: str, params: dict[str, Any]) -> _Asked:
+        """Send a search without waiting for its answer (read it with _answer): Meilisearch works
+        on it while this thread goes on."""
+        started = time.perf_counter()
+        asked = _Asked(json.dumps({"q": text, **params}, ensure_ascii=False).encode())
+        self._send(asked)
+        self.last_http_ms += (time.perf_counter() - started) * 1000
+        return asked
+
+    def _answer(self, asked: _Asked) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            return self._post_search({"q": text, **params})
+            return self._receive(asked)
         finally:
             self.last_http_ms += (time.perf_counter() - started) * 1000
 
@@ -582,32 +608,45 @@ class MeiliBackend:
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
-    def _post_search(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /indexes/<index>/search on this thread's kept-alive connection.
+    def _send(self, asked: _Asked) -> None:
+        """POST /indexes/<index>/search on this thread's kept-alive connection (taken until the
+        answer is read, see _receive), or on a new one.
 
         The official client opens a new connection for every request (requests.post), a few ms
         each; and a requests.Session kept alive stalls 40 ms on a delayed ACK (its request goes
-        out in two writes). A connection the server has closed since is replaced once."""
-        data = json.dumps(body, ensure_ascii=False).encode()
-        for _ in range(2):
-            conn = getattr(self._local, "conn", None)
-            reused = conn is not None
-            try:
-                if conn is None:
-                    conn = self._connect()
-                conn.request("POST", self._search_path, body=data, headers=self._search_headers)
-                response = conn.getresponse()
-                payload = response.read()
-            except (OSError, http.client.HTTPException) as exc:
+        out in two writes)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        asked.conn, asked.reused, asked.error = conn, conn is not None, None
+        try:
+            if conn is None:
+                asked.conn = conn = self._connect()
+            conn.request("POST", self._search_path, body=asked.data, headers=self._search_headers)
+        except (OSError, http.client.HTTPException) as exc:
+            asked.error = exc
+
+    def _receive(self, asked: _Asked) -> dict[str, Any]:
+        """The answer to a search sent by _send. A kept-alive connection the server has closed
+        since is replaced once."""
+        for attempt in range(2):
+            if attempt:
+                self._send(asked)  # on a new connection
+            conn = asked.conn
+            if asked.error is None:
+                try:
+                    response = conn.getresponse()
+                    payload = response.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    asked.error = exc
+            if asked.error is not None:
                 if conn is not None:
                     conn.close()
-                self._local.conn = None
-                if reused and not isinstance(exc, TimeoutError):
+                if asked.reused and not isinstance(asked.error, TimeoutError):
                     continue
+                exc = asked.error
                 raise SearchUnavailable(f"Meilisearch at {self.url} is unreachable: {exc}") from exc
             if response.will_close:
                 conn.close()
-                self._local.conn = None
             else:
                 self._local.conn = conn
             if response.status >= 400:
@@ -644,19 +683,24 @@ class MeiliBackend:
             # Head documents only, one per item: the count and the facets are the items'.
             params["facets"] = list(FACET_ATTRS.values())
         raw = self._search(text if has_text else "", params)
-        hits = self._hits(raw["hits"], terms, phrases)
-        matched = int(raw.get("estimatedTotalHits", len(hits)))
+        found = raw["hits"]
+        matched = int(raw.get("estimatedTotalHits", len(found)))
         exhaustive = True
+        counting = None
+        if has_text and not (offset == 0 and len(found) < limit) and matched:
+            # Meilisearch counts while the hits are highlighted here.
+            counting = self._ask_count(text, filters, matched, query.with_facets)
+        hits = self._hits(found, terms, phrases)
         if not has_text:
             total, exhaustive = matched, matched < MAX_TOTAL_HITS
             facets = self._facets(raw.get("facetDistribution") or {}) if query.with_facets else {}
-        elif offset == 0 and len(hits) < limit:  # every matching item is on this page
+        elif counting is not None:
+            total, facets, exhaustive = self._counted(self._answer(counting[0]), counting[1], query.with_facets)
+        elif offset == 0 and len(found) < limit:  # every matching item is on this page
             total = len(hits)
-            facets = _count_facets(raw["hits"], 1.0) if query.with_facets and hits else {}
-        elif matched == 0:
-            total, facets = 0, {}
+            facets = _count_facets(found, 1.0) if query.with_facets and hits else {}
         else:
-            total, facets, exhaustive = self._count_items(text, filters, matched, query.with_facets)
+            total, facets = 0, {}
         return SearchResults(
             hits=hits,
             total=total,
@@ -678,6 +722,11 @@ class MeiliBackend:
         """(items, facets, exact) of a search that matched this many documents: Meilisearch
         counts items (distinct) in page mode, over every match up to COUNT_EXACT documents and
         over a sample of buckets beyond."""
+        asked, sample = self._ask_count(text, filters, matched, with_facets)
+        return self._counted(self._answer(asked), sample, with_facets)
+
+    def _ask_count(self, text: str, filters: list[str], matched: int, with_facets: bool) -> tuple[_Asked, int]:
+        """Send the count of _count_items; (the request, the buckets it counts)."""
         sample = BUCKETS
         if matched > COUNT_EXACT:
             sample = max(1, min(BUCKETS, -(-BUCKETS * COUNT_EXACT // matched)))
@@ -690,7 +739,11 @@ class MeiliBackend:
         }
         if with_facets:
             params["facets"] = list(FACET_ATTRS.values())
-        raw = self._search(text, params)
+        return self._ask(text, params), sample
+
+    def _counted(
+        self, raw: dict[str, Any], sample: int, with_facets: bool
+    ) -> tuple[int, dict[str, dict[str, int]], bool]:
         items = int(raw.get("totalHits", 0))
         scale = BUCKETS / sample
         facets = self._facets(raw.get("facetDistribution") or {}, scale) if with_facets else {}

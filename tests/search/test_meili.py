@@ -120,6 +120,24 @@ def test_a_search_after_the_kept_alive_connection_dropped(backend):
     assert ids(run(backend, "bandicoot")) == [1]
 
 
+def test_the_count_is_sent_before_the_hits_are_highlighted_and_the_connection_kept(backend, monkeypatch):
+    backend.upsert([paper(i, title=f"quoll {i}", pages=["a quoll page", "more quolls"]) for i in range(1, 31)])
+    events = []
+    send, hits = backend._send, backend._hits
+    monkeypatch.setattr(backend, "_send", lambda asked: (events.append("hitsPerPage" in str(asked.data)), send(asked)))
+    monkeypatch.setattr(backend, "_hits", lambda *a: (events.append("highlight"), hits(*a))[1])
+    first = run(backend, "quoll", limit=5)
+    assert events == [False, True, "highlight"]  # hits, count, then the highlighting
+    assert first.total == 30 and first.exhaustive and first.facets["kind"] == {"paper": 30}
+    conn = backend._local.conn
+    assert conn is not None  # given back once the count was read
+    assert run(backend, "quoll", limit=5, offset=25).total == 30
+    assert backend._local.conn is conn
+    conn.sock.close()  # dropped between two searches: both requests go out again
+    again = run(backend, "quoll", limit=5)
+    assert again.total == 30 and ids(again) == ids(first)
+
+
 def test_indexed_text_keeps_latex_words_apart_and_pages_keep_their_original():
     doc = paper(1, title="T", notes=["score $\\nabla_x \\log p_t(x)$"], pages=["plain page", "has p_t in it"])
     head, first, second = meili.meili_documents(doc)
@@ -171,3 +189,4 @@ def test_spans_are_the_regexs_matches():
         expected = [(m.start(), m.end(), m.group().lower()) for m in matcher.regex.finditer(sample)]
         assert matcher.spans(sample) == expected
     assert Matcher([make_term("straße")])._literals is None  # not ASCII: the regex alone
+
