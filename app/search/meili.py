@@ -264,12 +264,35 @@ def _bigrams(word: str) -> set[str]:
     return {word[i : i + 2] for i in range(len(word) - 1)}
 
 
+# ASCII punctuation and spaces as spaces, for _sized_words.
+_ASCII_SEPARATORS = bytes.maketrans(
+    bytes(b for b in range(128) if not chr(b).isalnum()),
+    b" " * sum(1 for b in range(128) if not chr(b).isalnum()),
+)
+
+
+def _sized_words(text: str, sized: re.Pattern[str], shortest: int, longest: int) -> set[str]:
+    """The folded words of text of shortest to longest characters: {fold(w) for w in
+    sized.findall(text)}, where sized finds exactly those words, but with the text split at ASCII
+    separators by bytes.translate and bytes.split (a regex tried at every position of a page is
+    several times slower); only the pieces holding other characters go through sized."""
+    out: set[str] = set()
+    for piece in set(text.encode().translate(_ASCII_SEPARATORS).split()):
+        if piece.isascii():
+            if shortest <= len(piece) <= longest:
+                out.add(piece.decode().lower())
+        else:
+            out.update(_fold_word(w) for w in sized.findall(piece.decode()))
+    return out
+
+
 class TypoWords:
     """The words of the hits' texts that a typo-tolerant query term matched (Meilisearch does not
     say which: nothing is highlighted there), looked for in the hits that lack the term itself (or,
-    typed last, a word it begins). Only words of a fitting length are read out of the texts (one
-    regex), and a word sharing too few letter pairs with the term (an edit breaks at most three)
-    is not measured."""
+    typed last, a word it begins). Only words of a fitting length are read out of the texts, and a
+    word sharing too few letter pairs with the term (an edit breaks at most three) is not measured,
+    nor, for one typo, a word that keeps neither the term's first letter nor its last (one edit of
+    a word of five letters or more keeps one of them)."""
 
     def __init__(self, terms: list[Term]) -> None:
         self.terms = []
@@ -292,11 +315,10 @@ class TypoWords:
             )
             if not lacking:
                 continue
-            if lacking.isascii():
-                candidates = set(sized.findall(lacking.lower()))
-            else:
-                candidates = {_fold_word(w) for w in set(sized.findall(lacking))}
-            for w in candidates:
+            first, last = word[0], word[-1]
+            for w in _sized_words(lacking, sized, len(word) - k, len(word) + k):
+                if k == 1 and w[0] != first and w[-1] != last:
+                    continue
                 if abs(len(w) - len(word)) <= k and len(grams & _bigrams(w)) >= need:
                     if typo_distance(word, w, k) <= k:
                         out.add(w)

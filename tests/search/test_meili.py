@@ -190,3 +190,13 @@ def test_spans_are_the_regexs_matches():
         assert matcher.spans(sample) == expected
     assert Matcher([make_term("straße")])._literals is None  # not ASCII: the regex alone
 
+
+def test_typo_candidates_are_the_sized_words_of_the_text():
+    word, k, _, sized, _, _ = meili.TypoWords([make_term("marsupial")]).terms[0]
+    sample = (
+        "Marsupials, marsupail_quokka MARSUPIAL—marsupíal «marsupiaux» ﬁmarsupial marsupial's "
+        "有袋类marsupial 12345678 x-marsupials-y naïveté\nmarsupialisation İstanbuls"
+    )
+    expected = {text.fold(w) for w in sized.findall(sample)}
+    assert meili._sized_words(sample, sized, len(word) - k, len(word) + k) == expected
+    assert {"marsupials", "marsupail", "marsupiaux", "marsupial"} <= expected
