@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,10 +20,16 @@ SESSION_LIFETIME = timedelta(days=30)
 MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "lct_"
 
-_hasher = PasswordHasher()
-# Each argon2 hash holds memory_cost (64 MiB) while it runs: eight logins at once took the web
-# process past 550 MB (bench/run, figure 7). One at a time; a login waits a few tens of ms at most.
-_one_hash_at_a_time = threading.Lock()
+# argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane). argon2-cffi's default
+# profile holds 64 MiB per hash: one login lifted the web process's peak RSS from 110 to 177 MB
+# (bench/run figure 7, 100k items). Hashes made with other parameters still verify and are
+# re-hashed at the next login.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# Each hash holds memory_cost while it runs: eight logins at once took the web process past
+# 550 MB with the old profile. Hashes run one at a time on one thread (a login waits a few tens of
+# ms at most): 19 MiB is below glibc's mmap threshold, so each thread that hashed would keep its
+# own 19 MiB heap (eight request threads: +152 MB); one thread keeps and reuses one.
+_hash_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
 
 
 class AuthError(ValueError):
@@ -35,14 +41,12 @@ def sha256_hex(value: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    with _one_hash_at_a_time:
-        return _hasher.hash(password)
+    return _hash_thread.submit(_hasher.hash, password).result()
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        with _one_hash_at_a_time:
-            return _hasher.verify(password_hash, password)
+        return _hash_thread.submit(_hasher.verify, password_hash, password).result()
     except (VerificationError, InvalidHashError):
         return False
 
@@ -68,9 +72,13 @@ def ensure_owner_from_settings(session: Session, password: str) -> User | None:
 
 
 def check_login(session: Session, password: str) -> User | None:
+    """The owner when the password is right (its hash brought to the current parameters; the
+    caller commits), else None."""
     owner = users_repo.get_owner(session)
     if owner is None or not verify_password(owner.password_hash, password):
         return None
+    if _hasher.check_needs_rehash(owner.password_hash):
+        owner.password_hash = hash_password(password)
     return owner
 
 
