@@ -112,8 +112,9 @@ def test_an_index_from_an_older_layout_is_emptied_and_every_item_queued_again(tm
 
 
 def test_filter_only_search_pages_exactly_and_estimates_facets_past_the_cap(tmp_path):
-    """A filter-only search at any library size: exact total and pages, facets counted over the
-    newest candidate_cap matches and scaled (then marked as estimates)."""
+    """A filter-only search at any library size: exact pages; past candidate_cap matches the
+    total is their share of the items saved since the oldest counted, applied to the library, and
+    facets are scaled to it (both marked as estimates)."""
     from datetime import UTC, datetime, timedelta
 
     backend = EmbeddedBackend(tmp_path / "search.db", candidate_cap=5)
