@@ -10,10 +10,14 @@ query and side by side, each class of bench/search_bench.QUERIES through:
 
 - raw:      one POST /indexes/<i>/search with the same words and filters, limit 20, no facets
             (kept-alive connection: the floor a search through Meilisearch cannot go below);
+- client:   the same query through the official client, as bench/run's figure 2 measures its limit
+            (a new connection per request);
 - backend:  MeiliBackend.search in this process (http: its time in HTTP round trips);
 - service:  app.services.search.search_library (the backend plus the items from the database);
 - endpoint: GET /search?q=... with HX-Request through `lectern serve --no-worker` (the results
-            fragment a user waits on), unless --no-endpoint.
+            fragment a user waits on), unless --no-endpoint; and floor: GET /search?q= with
+            HX-Request on the same process, the fragment without a search (login, session,
+            template), what the web layer costs whatever the engine.
 
 The machine is shared and noisy: read medians and the ratios to raw measured in the same run.
 """
@@ -48,13 +52,19 @@ from bench.search_bench import QUERIES, start_meili  # noqa: E402
 from tests.e2e.stack import Stack, base_env  # noqa: E402
 
 INDEX = "meili_bench"
-PATHS = ("raw", "backend", "http", "service", "endpoint")
+RATIOS = ("backend", "service", "endpoint")
+PATHS = ("raw", "client", "backend", "http", "service", "endpoint", "floor")
 
 
 def pct(xs: list[float]) -> tuple[float, float]:
     if len(xs) < 2:
         return (xs[0], xs[0]) if xs else (float("nan"), float("nan"))
     return statistics.median(xs), statistics.quantiles(xs, n=20, method="inclusive")[-1]
+
+
+def cell(xs: list[float]) -> str:
+    p50, p95 = pct(xs)
+    return f"{p50:.1f}/{p95:.1f}"
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -72,6 +82,7 @@ class RawSearch:
         self.path = f"/indexes/{index}/search"
         self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
         self.backend = MeiliBackend(url, key, index)  # for its q and filter strings only
+        self.index = self.backend._client.index(index)
 
     def __call__(self, raw: str) -> dict:
         query = parse_query(raw)
@@ -83,6 +94,11 @@ class RawSearch:
         if response.status != 200:
             raise SystemExit(f"raw search {raw!r}: {response.status} {payload[:300]!r}")
         return json.loads(payload)
+
+    def client(self, raw: str) -> object:
+        query = parse_query(raw)
+        text = self.backend._q(query) if query.has_text else ""
+        return self.index.search(text, {"limit": 20, "filter": self.backend._filter(query, text=query.has_text)})
 
 
 def build(workdir: Path, size: int) -> Settings:
@@ -144,6 +160,7 @@ def main() -> None:
 
         paths: dict[str, Callable[[str], object]] = {
             "raw": raw,
+            "client": raw.client,
             "backend": lambda q: backend.search(parse_query(q)),
             "service": service,
         }
@@ -164,6 +181,7 @@ def main() -> None:
                     raise SystemExit(f"GET /search?q={q!r}: {r.status_code}")
 
             paths["endpoint"] = endpoint
+            paths["floor"] = lambda q: endpoint("")
 
         order = [(cls, qs[r % len(qs)]) for cls, qs in QUERIES.items() for r in range(args.runs)]
         for _, q in order[:: max(1, len(order) // 60)]:  # warm up every path
@@ -190,27 +208,21 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
     shown = [p for p in PATHS if any(times[c][p] for c in QUERIES)]
-    print(f"\nMeilisearch search, ms (N={args.size}, {args.runs} queries per class, interleaved; "
-          f"http = backend's time in HTTP round trips)")
-    head = f"{'query class':<16}" + "".join(f"{p + ' p50':>13}{p + ' p95':>13}" for p in shown)
-    head += "".join(f"{p + '/raw':>13}" for p in shown if p not in ("raw", "http")) + f"{'total':>8}"
+    print(f"\nMeilisearch search, p50/p95 ms (N={args.size}, {args.runs} queries per class, interleaved)")
+    head = f"{'query class':<16}" + "".join(f"{p:>14}" for p in shown)
+    head += "".join(f"{p + '/raw':>13}" for p in shown if p in RATIOS) + f"{'total':>8}"
     print(head)
     print("-" * len(head))
     rows = [(cls, times[cls]) for cls in QUERIES]
     rows.append(("all", {p: [x for c in QUERIES for x in times[c][p]] for p in PATHS}))
     for cls, t in rows:
-        line = f"{cls:<16}"
-        for p in shown:
-            p50, p95 = pct(t[p])
-            line += f"{p50:>13.1f}{p95:>13.1f}"
+        line = f"{cls:<16}" + "".join(f"{cell(t[p]):>14}" for p in shown)
         raw95 = pct(t["raw"])[1]
-        for p in shown:
-            if p not in ("raw", "http"):
-                line += f"{pct(t[p])[1] / raw95:>13.2f}"
+        line += "".join(f"{pct(t[p])[1] / raw95:>13.2f}" for p in shown if p in RATIOS)
         total = int(statistics.median(hits[cls])) if cls in hits else ""
         print(line + f"{total:>8}")
-    print("(ratios: p95 of the path over the raw p95)")
-
+    print("http: the backend's time in HTTP round trips; floor: GET /search?q= (no search);")
+    print("x/raw: p95 of the path over the raw p95; total: the backend's total for the class (median)")
 
 if __name__ == "__main__":
     main()
