@@ -222,9 +222,11 @@ class Matcher:
             parts.append("|".join(re.escape(r) for r in sorted(cjk, key=len, reverse=True)))
         self.regex = re.compile("|".join(parts), re.IGNORECASE) if parts else None
         # Where a match can begin is found with str.find in the lower-cased text (see spans) when
-        # every word is ASCII letters and digits or CJK, whose case-blind matches lower() finds.
+        # every word is ASCII letters and digits or CJK, whose case-blind matches lower() finds;
+        # not for CJK words alone, whose regex (no look-behind) skips ahead as fast.
         literals = exact | prefixes | cjk
-        self._literals = sorted(literals) if all(_PLAIN_LITERAL.fullmatch(w) for w in literals) else None
+        plain = latin and all(_PLAIN_LITERAL.fullmatch(w) for w in literals)
+        self._literals = sorted(literals) if plain else None
 
     def __bool__(self) -> bool:
         return self.regex is not None

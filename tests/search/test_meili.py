@@ -189,6 +189,7 @@ def test_spans_are_the_regexs_matches():
         expected = [(m.start(), m.end(), m.group().lower()) for m in matcher.regex.finditer(sample)]
         assert matcher.spans(sample) == expected
     assert Matcher([make_term("straße")])._literals is None  # not ASCII: the regex alone
+    assert Matcher([make_term("扩散")])._literals is None  # no look-behind to skip: the regex alone
 
 
 def test_typo_candidates_are_the_sized_words_of_the_text():
