@@ -13,7 +13,8 @@ from its best document. Searchable texts go in as app.search.text.index_text (CJ
 the LaTeX characters ``_ \\ ^ { } $`` turned into spaces, the same tokens the embedded backend uses
 (doing that here rather than with Meilisearch's ``separatorTokens`` halves its tokenizing time).
 
-What keeps it fast (measured with bench/run; see also the comments on SETTINGS):
+What keeps it fast (measured with bench/run and bench/meili_bench.py; see also the comments on
+SETTINGS):
 
 - Writes: every batch of an upsert is sent before any is awaited, then all are awaited and any
   failure raised; ``proximityPrecision: byAttribute`` spares Meilisearch its word-pair database,
@@ -23,11 +24,11 @@ What keeps it fast (measured with bench/run; see also the comments on SETTINGS):
   originals of what a hit shows) and, unless every match is on that page, one for the count and
   the facets (MeiliBackend._count_items), sent before the hits are highlighted here so that
   Meilisearch counts meanwhile (the count needs the first answer's estimatedTotalHits, so the two
-  cannot go out together; /multi-search would run them one after the other anyway). Meilisearch
-  highlights and crops nothing: that would
-  re-tokenize every returned attribute of every hit. Highlights, snippets and pages are computed
-  by app.search.text, as for the embedded backend, from ``show_title``, ``abstract_src``,
-  ``notes_src`` and the page text (``text_src`` where its indexed form differs).
+  cannot go out together; /multi-search would run them one after the other anyway).
+- Meilisearch highlights and crops nothing: that would re-tokenize every returned attribute of
+  every hit. Highlights, snippets and pages are computed by app.search.text, as for the embedded
+  backend, from ``show_title``, ``abstract_src``, ``notes_src`` and the page text (``text_src``
+  where its indexed form differs); words matched with a typo are found by TypoWords.
 - Searches go over a kept-alive connection per thread (MeiliBackend._send); writes and
   administration through the official client.
 """
