@@ -842,7 +842,11 @@ class EmbeddedBackend:
                 break
         if not ids:
             return None
-        best: tuple[tuple[int, int, int], str, int | None] | None = None
+        # Known chunks may have matched through a prefix or a typo: as the lookup above, a chunk
+        # with the query's own words wins over one with only longer words, over one with typos.
+        exact = {w for t in (*plan.terms, *plan.phrases) for w in (*t.latin, *t.cjk_runs)}
+        typos = {w for words in plan.typos.values() for w in words}
+        best: tuple[tuple[int, ...], str, int | None] | None = None
         for rowid, text, page, src in conn.execute(
             "SELECT c.rowid, c.text, s.page, s.src FROM chunks c JOIN chunk_src s ON s.id = c.rowid"
             " WHERE c.rowid IN (SELECT value FROM json_each(?))",
@@ -850,7 +854,8 @@ class EmbeddedBackend:
         ):
             shown = src if src is not None else text
             spans = matcher.spans(shown)
-            score = (len({k for _, _, k in spans}), len(spans), -rowid)
+            keys = {k for _, _, k in spans}
+            score = (len(keys & exact), len(keys - typos), len(keys), len(spans), -rowid)
             if best is None or score > best[0]:
                 best = (score, shown, page)
         return None if best is None else (best[1], best[2])
