@@ -3,6 +3,7 @@
     .venv/bin/python bench/meili_bench.py                       # 10,000 items, 30 queries per class
     .venv/bin/python bench/meili_bench.py --size 2000 --runs 10 --no-endpoint
     .venv/bin/python bench/meili_bench.py --keep /tmp/lib       # build once, then reuse /tmp/lib
+    .venv/bin/python bench/meili_bench.py --compare HEAD~3      # also the backend of another commit
 
 Builds a library with bench/data.py in a temporary SQLite database, indexes it into a throwaway
 Meilisearch with reindex_all (or reuses the ones --keep left in a directory), then times, query by
@@ -12,7 +13,11 @@ query and side by side, each class of bench/search_bench.QUERIES through:
             (kept-alive connection: the floor a search through Meilisearch cannot go below);
 - client:   the same query through the official client, as bench/run's figure 2 measures its limit
             (a new connection per request);
-- backend:  MeiliBackend.search in this process (http: its time in HTTP round trips);
+- backend:  MeiliBackend.search in this process (http: its time in HTTP round trips; cpu: the
+            CPU time of this thread, which a busy machine disturbs less than the wall clock);
+- ref:      with --compare REF, MeiliBackend.search as app/search/meili.py and text.py were at
+            REF (a git revision), interleaved with the current one on the same server: a before
+            and after in one run; its answers are checked to be the current ones;
 - service:  app.services.search.search_library (the backend plus the items from the database);
 - endpoint: GET /search?q=... with HX-Request through `lectern serve --no-worker` (the results
             fragment a user waits on), unless --no-endpoint; and floor: GET /search?q= with
@@ -26,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib
 import json
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,8 +59,8 @@ from bench.search_bench import QUERIES, start_meili  # noqa: E402
 from tests.e2e.stack import Stack, base_env  # noqa: E402
 
 INDEX = "meili_bench"
-RATIOS = ("backend", "service", "endpoint")
-PATHS = ("raw", "client", "backend", "http", "service", "endpoint", "floor")
+RATIOS = ("backend", "ref", "service", "endpoint")
+PATHS = ("raw", "client", "backend", "http", "cpu", "ref", "ref cpu", "service", "endpoint", "floor")
 
 
 def pct(xs: list[float]) -> tuple[float, float]:
@@ -67,10 +74,30 @@ def cell(xs: list[float]) -> str:
     return f"{p50:.1f}/{p95:.1f}"
 
 
-def timed(fn: Callable[[], object]) -> float:
-    t = time.perf_counter()
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall clock, CPU time of this thread), ms."""
+    t, c = time.perf_counter(), time.thread_time()
     fn()
-    return (time.perf_counter() - t) * 1000
+    return (time.perf_counter() - t) * 1000, (time.thread_time() - c) * 1000
+
+
+def backend_at(ref: str) -> type:
+    """MeiliBackend as app/search/meili.py and app/search/text.py were at a git revision."""
+    package = Path(tempfile.mkdtemp(prefix="lectern-search-at-")) / "search_at_ref"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("text", "meili"):
+        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:app/search/{name}.py"],
+                                capture_output=True, text=True, check=True).stdout
+        (package / f"{name}.py").write_text(source.replace("from app.search.text import", "from search_at_ref.text import"))
+    sys.path.insert(0, str(package.parent))
+    return importlib.import_module("search_at_ref.meili").MeiliBackend
+
+
+def answers(results) -> tuple:
+    return results.total, results.exhaustive, results.facets, [
+        (h.item_id, h.title_html, h.snippet_html, h.page) for h in results.hits
+    ]
 
 
 class RawSearch:
@@ -141,6 +168,7 @@ def main() -> None:
     ap.add_argument("--no-endpoint", action="store_true", help="skip the `lectern serve` process")
     ap.add_argument("--keep", type=Path, help="build into (or reuse) this directory instead of a temporary one")
     ap.add_argument("--seed", type=int, default=3, help="order of the queries")
+    ap.add_argument("--compare", metavar="REF", help="also time the backend as it was at this git revision")
     args = ap.parse_args()
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="lectern-meili-bench-"))
@@ -164,6 +192,16 @@ def main() -> None:
             "backend": lambda q: backend.search(parse_query(q)),
             "service": service,
         }
+        differ: set[str] = set()
+        if args.compare:
+            before = backend_at(args.compare)(url, key, INDEX, timeout=30)
+            paths["ref"] = lambda q: before.search(parse_query(q))
+            for q in {q for qs in QUERIES.values() for q in qs}:
+                for sort in ("relevance", "saved"):
+                    for offset in (0, 20):
+                        query = parse_query(q, sort=sort, offset=offset)
+                        if answers(before.search(query)) != answers(backend.search(query)):
+                            differ.add(q)
         client = None
         if not args.no_endpoint:
             env = base_env(workdir, "http://127.0.0.1:9", LECTERN_DATA_DIR=str(settings.data_dir),
@@ -190,11 +228,15 @@ def main() -> None:
         random.Random(args.seed).shuffle(order)
         times: dict[str, dict[str, list[float]]] = {cls: {p: [] for p in PATHS} for cls in QUERIES}
         hits: dict[str, list[int]] = {cls: [] for cls in QUERIES}
-        for cls, q in order:
-            for name, fn in paths.items():
-                times[cls][name].append(timed(lambda fn=fn, q=q: fn(q)))
+        for i, (cls, q) in enumerate(order):
+            for name, fn in list(paths.items())[:: 1 if i % 2 else -1]:
+                wall, cpu = timed(lambda fn=fn, q=q: fn(q))
+                times[cls][name].append(wall)
                 if name == "backend":
                     times[cls]["http"].append(backend.last_http_ms)
+                    times[cls]["cpu"].append(cpu)
+                elif name == "ref":
+                    times[cls]["ref cpu"].append(cpu)
             hits[cls].append(backend.search(parse_query(q)).total)
         if client is not None:
             browser.__exit__(None, None, None)
@@ -221,8 +263,11 @@ def main() -> None:
         line += "".join(f"{pct(t[p])[1] / raw95:>13.2f}" for p in shown if p in RATIOS)
         total = int(statistics.median(hits[cls])) if cls in hits else ""
         print(line + f"{total:>8}")
-    print("http: the backend's time in HTTP round trips; floor: GET /search?q= (no search);")
+    print("http: the backend's time in HTTP round trips; cpu: its CPU time; floor: GET /search?q= (no search);")
     print("x/raw: p95 of the path over the raw p95; total: the backend's total for the class (median)")
+    if args.compare:
+        print(f"ref: the backend at {args.compare}; its answers (hits, highlights, totals, facets) "
+              + (f"DIFFER for {sorted(differ)}" if differ else "are the current ones for every query"))
 
 if __name__ == "__main__":
     main()
