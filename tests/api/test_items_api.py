@@ -172,3 +172,37 @@ def test_broker_down_still_saves_the_item_as_queued(tmp_path, make_client):
                            headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 201
     assert response.json()["queued"] is False and response.json()["item"]["status"] == "queued"
+
+
+def test_saving_runs_off_the_event_loop(api, monkeypatch):
+    """A save's database and broker work runs on the thread pool: a save done on the event loop
+    held every other request (searches included) behind it while eight clients saved."""
+    import asyncio
+
+    from app.services import items as items_service
+
+    on_loop: list[bool] = []
+    real_save, real_upload = items_service.save_item, items_service.save_uploaded_pdf
+
+    def running_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    def save_item(*a, **kw):
+        on_loop.append(running_loop())
+        return real_save(*a, **kw)
+
+    def save_uploaded_pdf(*a, **kw):
+        on_loop.append(running_loop())
+        return real_upload(*a, **kw)
+
+    monkeypatch.setattr(items_service, "save_item", save_item)
+    monkeypatch.setattr(items_service, "save_uploaded_pdf", save_uploaded_pdf)
+    assert api.post("/api/v1/items", json={"url": "https://example.org/off-the-loop"}).status_code == 201
+    assert api.post("/api/v1/items", json={"url": "https://example.org/off-the-loop"}).status_code == 200
+    pdf = make_test_pdf(["one page"], title="Loop")
+    assert api.post("/api/v1/items", files={"file": ("loop.pdf", pdf, "application/pdf")}).status_code == 201
+    assert on_loop == [False, False, False]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import ApiUser
 from app.api.schemas import (
@@ -87,39 +88,47 @@ async def create_item(
 ) -> SaveOut:
     """Save a URL (JSON, with optional captured content) or upload a PDF (multipart field `file`)."""
     content_type = request.headers.get("content-type", "")
-    try:
-        if content_type.startswith("multipart/form-data"):
-            form = await request.form()
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                raise HTTPException(422, "A multipart upload needs a `file` field with the PDF.")
-            data = await upload.read()
-            tags = [t for t in str(form.get("tags", "")).split(",") if t.strip()]
-            result = items_service.save_uploaded_pdf(
+    # The body is read here, on the event loop; saving (database, file, broker) runs on the thread
+    # pool, so eight clients saving at once do not hold every other request behind them.
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise HTTPException(422, "A multipart upload needs a `file` field with the PDF.")
+        data = await upload.read()
+        tags = [t for t in str(form.get("tags", "")).split(",") if t.strip()]
+
+        def save() -> items_service.SaveResult:
+            return items_service.save_uploaded_pdf(
                 services.factory, services.settings, services.jobs, data, upload.filename or "",
                 items_service.SaveRequest(tags=tags),
             )
-        else:
-            try:
-                payload = ItemCreate.model_validate_json(await request.body())
-            except ValueError as exc:
-                from fastapi.exceptions import RequestValidationError
+    else:
+        try:
+            payload = ItemCreate.model_validate_json(await request.body())
+        except ValueError as exc:
+            from fastapi.exceptions import RequestValidationError
 
-                errors = exc.errors() if hasattr(exc, "errors") else [{"loc": ("body",), "msg": str(exc)}]
-                raise RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors]) from exc
-            result = items_service.save_item(
-                services.factory, services.jobs,
-                items_service.SaveRequest(**payload.model_dump()),
-            )
+            errors = exc.errors() if hasattr(exc, "errors") else [{"loc": ("body",), "msg": str(exc)}]
+            raise RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors]) from exc
+
+        def save() -> items_service.SaveResult:
+            return items_service.save_item(services.factory, services.jobs, items_service.SaveRequest(**payload.model_dump()))
+
+    try:
+        result = await run_in_threadpool(save)
     except items_service.SaveError as exc:
         raise HTTPException(400, str(exc)) from exc
     if not result.created:
         if fail_on_duplicate:
             raise HTTPException(409, f"Already saved as item {result.item.id}.")
         response.status_code = 200
-        with services.factory() as session:
-            return SaveOut(item=_item_out(session, result.item.id, trashed_too=True), created=False,
-                           queued=result.enqueued)
+
+        def existing() -> ItemOut:
+            with services.factory() as session:
+                return _item_out(session, result.item.id, trashed_too=True)
+
+        return SaveOut(item=await run_in_threadpool(existing), created=False, queued=result.enqueued)
     # A new item is answered as committed (no read back): the service knows its tags and pages.
     out = ItemOut.of(result.item, tags=result.tags, page_count=result.page_count if result.item.file_id else None)
     return SaveOut(item=out, created=True, queued=result.enqueued)

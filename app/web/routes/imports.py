@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.repo import imports as imports_repo
 from app.services.imports import IMPORTERS
@@ -33,13 +34,17 @@ async def upload_import(
     file: Annotated[UploadFile, File()], format: Annotated[str, Form()] = "bibtex",
 ):
     data = await file.read()
-    try:
-        job = start_import(services.factory, services.settings, services.jobs, format, file.filename or "", data)
-    except (UnreadableFile, ValueError) as exc:
-        return _page(request, session, status_code=400, error=str(exc))
-    if is_htmx(request):
-        return render(request, "imports/_job.html", {"job": job})
-    return RedirectResponse(f"/imports/{job.id}", status_code=303)
+
+    def start():  # reading the file and the database: on the thread pool, not the event loop
+        try:
+            job = start_import(services.factory, services.settings, services.jobs, format, file.filename or "", data)
+        except (UnreadableFile, ValueError) as exc:
+            return _page(request, session, status_code=400, error=str(exc))
+        if is_htmx(request):
+            return render(request, "imports/_job.html", {"job": job})
+        return RedirectResponse(f"/imports/{job.id}", status_code=303)
+
+    return await run_in_threadpool(start)
 
 
 @router.get("/imports/{job_id}")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.repo import files as files_repo
 from app.repo import items as items_repo
@@ -59,13 +60,17 @@ async def upload_pdf(
     file: Annotated[UploadFile, File()],
 ):
     data = await file.read()
-    try:
-        result = items_service.save_uploaded_pdf(
-            services.factory, services.settings, services.jobs, data, file.filename or ""
-        )
-    except items_service.SaveError as exc:
-        return render_library(request, services, session, LibraryQuery(), error=str(exc), status_code=400)
-    return _saved_response(request, services, session, result)
+
+    def save():  # hashing, writing the file and the database: on the thread pool, not the event loop
+        try:
+            result = items_service.save_uploaded_pdf(
+                services.factory, services.settings, services.jobs, data, file.filename or ""
+            )
+        except items_service.SaveError as exc:
+            return render_library(request, services, session, LibraryQuery(), error=str(exc), status_code=400)
+        return _saved_response(request, services, session, result)
+
+    return await run_in_threadpool(save)
 
 
 def item_or_404(session, item_id: int, *, trashed_ok: bool = False):
