@@ -158,3 +158,47 @@ def test_filtered_list_totals_are_kept_until_a_change_that_moves_them(db_factory
                          authors=[], extra={}))
         session.commit()
     assert total() == 3
+
+
+def test_a_bulk_write_bumps_the_library_version_once_per_transaction(db_factory, db_settings):
+    """Thousands of tag links inserted one statement at a time in one transaction (an import, the
+    benchmark's loader) update library_state once on PostgreSQL, not once per statement (each
+    update walked the versions the previous ones left: a 100k load never finished)."""
+    from sqlalchemy import insert, select
+
+    from app.models import LibraryState, Tag, item_tags
+
+    ids = _items(db_factory, 50)
+    with db_factory() as session:
+        before = session.scalar(select(LibraryState.version))
+        tag_ids = []
+        for n in range(20):
+            tag = Tag(name=f"t{n}", name_key=f"t{n}")
+            session.add(tag)
+            session.flush()
+            tag_ids.append(tag.id)
+        for item_id in ids:  # 1,000 statements
+            for tag_id in tag_ids:
+                session.execute(insert(item_tags).values(item_id=item_id, tag_id=tag_id))
+        session.commit()
+    with db_factory() as session:
+        after = session.scalar(select(LibraryState.version))
+        postgres = session.bind.dialect.name == "postgresql"
+    # The change shows (cached counts are recomputed); PostgreSQL bumped once, SQLite per row.
+    assert after - before == (1 if postgres else 1000)
+    cache = library.CountsCache()
+    with db_factory() as session:
+        assert cache.total(session, library.LibraryQuery(tag="t3").filter()) == 50
+    with db_factory() as session:  # the next transaction bumps again
+        session.execute(insert(item_tags).values(item_id=ids[0], tag_id=_new_tag(session)))
+        session.commit()
+        assert session.scalar(select(LibraryState.version)) == after + 1
+
+
+def _new_tag(session) -> int:
+    from app.models import Tag
+
+    tag = Tag(name="late", name_key="late")
+    session.add(tag)
+    session.flush()
+    return tag.id
