@@ -25,6 +25,22 @@ def main() -> None:
     logging.basicConfig(level=os.environ.get("LECTERN_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
 
 
+M_ARENA_MAX = -8  # glibc mallopt parameter
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas before the server starts its threads. Each thread that allocates
+    gets an arena of its own (up to 8 per core) and keeps what it frees; request threads running
+    searches (SQLite sorts, result lists) held the web process about 20 MB higher at 100k items
+    (193 vs 174 MB under the same load, measured side by side). Not glibc: nothing to do."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
+
+
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to bind (default 8000).")
@@ -32,6 +48,8 @@ def main() -> None:
 def serve(host: str | None, port: int | None, no_worker: bool) -> None:
     """Run the web app and, unless --no-worker, a Celery worker process beside it."""
     import uvicorn
+
+    _limit_malloc_arenas()
 
     from app.db import make_engine
     from app.main import create_app
