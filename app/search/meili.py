@@ -69,17 +69,14 @@ from app.search.base import (
 )
 from app.search.embedded import author_words, tag_paths
 from app.search.text import (
-    CHUNK_WORDS,
-    CJK_RUN,
     TOKEN,
-    Chunk,
     Matcher,
     Term,
     best_snippet,
+    chunks_of,
     fold,
     highlight,
     index_text,
-    split_long,
     terms_of,
     typo_distance,
 )
@@ -173,25 +170,6 @@ def indexed(text: str) -> str:
     return text
 
 
-def _pieces(text: str) -> list[str]:
-    """split_long(text), without counting the words of a text that is short enough (most pages):
-    without CJK a word and its separator take two characters; otherwise the count of
-    text.count_words, from two C-level findall calls instead of a Python loop."""
-    if len(text) < 2 * CHUNK_WORDS and not CJK_RUN.search(text):
-        return [text]
-    words = len(TOKEN.findall(text)) + sum(len(run) - 1 for run in CJK_RUN.findall(text))
-    return [text] if words <= CHUNK_WORDS else split_long(text)
-
-
-def _chunks(body: str, pages: list[str]) -> list[Chunk]:
-    """text.chunks_of(body, pages), the same chunks, faster (see _pieces)."""
-    out = [Chunk(None, piece) for piece in _pieces(body)] if body.strip() else []
-    for number, page in enumerate(pages, start=1):
-        if page.strip():
-            out.extend(Chunk(number, piece) for piece in _pieces(page))
-    return out
-
-
 def meili_documents(doc: SearchDocument) -> list[dict[str, Any]]:
     shared = {
         "item_id": doc.item_id,
@@ -222,7 +200,7 @@ def meili_documents(doc: SearchDocument) -> list[dict[str, Any]]:
         head["notes_src"] = doc.notes
     out = [head]
     ctx = indexed(" ".join([doc.title, *doc.authors, *doc.tags, doc.site]))
-    for n, chunk in enumerate(_chunks(doc.body, doc.pages)):
+    for n, chunk in enumerate(chunks_of(doc.body, doc.pages)):
         part = {"id": f"{doc.item_id}-c{n}", "part": "c", "chunk": n, "page": chunk.page, "ctx": ctx, **shared}
         part["text"] = indexed(chunk.text)
         if part["text"] != chunk.text:  # pages are long: the original only where it differs

@@ -72,3 +72,26 @@ def test_typo_distance():
     assert typo_distance("transformer", "trnsfomer", 2) == 2
     assert typo_distance("ab", "ba", 1) == 1
     assert typo_distance("toolformer", "tlformr", 2) == 3
+
+
+def test_count_words_counts_a_token_per_latin_word_and_one_per_cjk_character():
+    """The findall formula equals the token-by-token count, on mixed real text (the Chinese manual
+    with math) and edge cases; split_long's short-text shortcut never skips a text that needs cutting."""
+    from pathlib import Path
+
+    import pymupdf
+
+    from app.search.text import CHUNK_WORDS, TOKEN, is_cjk, split_long
+
+    def by_token(text: str) -> int:
+        return sum(len(t) if is_cjk(t) else 1 for t in TOKEN.findall(text))
+
+    pdf = Path(__file__).resolve().parents[3] / "shared" / "pdfs" / "zh_thuthesis_manual.pdf"
+    with pymupdf.open(pdf) as doc:
+        pages = [p.get_text() for p in doc][:15]
+    samples = [*pages, "", "安装简单 DPO 偏好 \\nabla \\log p_t", "参数量" * 3000, "a " * 5000, "x_1,y_2;z3"]
+    for text in samples:
+        assert count_words(text) == by_token(text)
+    for text in ("a " * (CHUNK_WORDS + 1), "ab " * CHUNK_WORDS + "ab", "中文 " * (CHUNK_WORDS // 2 + 1)):
+        assert all(count_words(p) <= CHUNK_WORDS for p in split_long(text))
+        assert len(split_long(text)) == 2
