@@ -197,3 +197,16 @@ def common_tag(corpus: Corpus) -> str:
 
     counts = Counter(k.lower()[:60] for s in corpus.summaries for k in s.keywords[:1])
     return counts.most_common(1)[0][0]
+
+
+def serve_stand_ins(web, corpus: Corpus, posts: int) -> list[str]:
+    """Blog posts /blog/0 .. /blog/<posts-1> on the local stand-in web (tests.fixtures.fakeweb),
+    titles from the blog index and bodies from the PDFs' prose; returns 20 real page texts for
+    the arXiv stand-in papers the benchmarks save."""
+    for i in range(posts):
+        post = corpus.posts[i % len(corpus.posts)]
+        body = corpus.prose[i * 3000 : i * 3000 + 6000]
+        web.add(f"/blog/{i}", f"<!DOCTYPE html><html><head><title>{post.title}</title></head>"
+                              f"<body><article><h1>{post.title}</h1><p>{body}</p></article></body></html>")
+    pages = [p for pdf in corpus.pdfs for p in pdf]
+    return [pages[i % len(pages)] for i in range(20)]

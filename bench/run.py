@@ -47,7 +47,7 @@ from app.search.meili import MeiliBackend  # noqa: E402
 from app.search.query import parse_query  # noqa: E402
 from app.search.text import terms_of  # noqa: E402
 from app.services.indexing import reindex_all  # noqa: E402
-from bench.data import Corpus, common_tag, load_library  # noqa: E402
+from bench.data import Corpus, common_tag, load_library, serve_stand_ins  # noqa: E402
 from bench.search_bench import QUERIES, start_meili  # noqa: E402
 from tests.e2e.stack import Stack, base_env, production_env  # noqa: E402
 from tests.fixtures.fakeweb import FakeWeb, make_test_pdf  # noqa: E402
@@ -242,13 +242,7 @@ class Bench:
     # Set-up ---------------------------------------------------------------------------------
 
     def stand_in_pages(self) -> None:
-        for i in range(400):
-            post = self.corpus.posts[i % len(self.corpus.posts)]
-            body = self.corpus.prose[i * 3000 : i * 3000 + 6000]
-            self.web.add(f"/blog/{i}", f"<!DOCTYPE html><html><head><title>{post.title}</title></head>"
-                                       f"<body><article><h1>{post.title}</h1><p>{body}</p></article></body></html>")
-        pages = [p for pdf in self.corpus.pdfs for p in pdf]
-        self.pdf20 = [pages[i % len(pages)] for i in range(20)]
+        self.pdf20 = serve_stand_ins(self.web, self.corpus, 400)
 
     def arxiv_paper(self) -> tuple[str, str]:
         """A new arXiv id served by the stand-in (20-page PDF), and the made-up word in its title."""

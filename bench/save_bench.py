@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import make_engine  # noqa: E402
 from app.migrate import upgrade_database  # noqa: E402
-from bench.data import Corpus, load_library  # noqa: E402
+from bench.data import Corpus, load_library, serve_stand_ins  # noqa: E402
 from bench.search_bench import start_meili  # noqa: E402
 from tests.e2e.stack import Stack, base_env, flush_redis_db, production_env  # noqa: E402
 from tests.fixtures.fakeweb import FakeWeb, make_test_pdf  # noqa: E402
@@ -64,13 +64,7 @@ class SaveBench:
         self.meili = None
         self.arxiv_n = 0
         self.counter = 0
-        for i in range(200):
-            post = self.corpus.posts[i % len(self.corpus.posts)]
-            body = self.corpus.prose[i * 3000 : i * 3000 + 6000]
-            self.web.add(f"/blog/{i}", f"<!DOCTYPE html><html><head><title>{post.title}</title></head>"
-                                       f"<body><article><h1>{post.title}</h1><p>{body}</p></article></body></html>")
-        pages = [p for pdf in self.corpus.pdfs for p in pdf]
-        self.pdf20 = [pages[i % len(pages)] for i in range(20)]
+        self.pdf20 = serve_stand_ins(self.web, self.corpus, 200)
 
     # Bodies ---------------------------------------------------------------------------------
 
