@@ -153,7 +153,8 @@ class Chunk:
 
 
 def split_long(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
-    """Cut text into pieces of at most max_words positions, at whitespace where possible."""
+    """Cut text into pieces of at most max_words positions, at whitespace where possible, else
+    between tokens, else (a CJK run longer than a piece) between two characters of the run."""
     if len(text) < 2 * max_words and not CJK_RUN.search(text):
         return [text]  # without CJK a word and its separator take two characters: short enough
     if count_words(text) <= max_words:
@@ -167,11 +168,17 @@ def split_long(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
         n += len(tok) if is_cjk(tok) else 1
         if n > max_words:
             cut = last_space if last_space > start else m.start()
-            if cut <= start:
-                cut = m.end()
-            pieces.append(text[start:cut])
-            start = cut
-            n = count_words(text[start : m.end()])
+            if cut > start:
+                pieces.append(text[start:cut])
+                start = cut
+                n = count_words(text[start : m.end()])
+            # Still over: the token is a CJK run longer than the room left (what precedes it
+            # fits). Its characters are a position each, so the piece ends max_words in.
+            while n > max_words:
+                cut = m.end() - (n - max_words)
+                pieces.append(text[start:cut])
+                start = cut
+                n -= max_words
         if m.end() < len(text) and text[m.end()].isspace():
             last_space = m.end()
     pieces.append(text[start:])

@@ -95,3 +95,33 @@ def test_count_words_counts_a_token_per_latin_word_and_one_per_cjk_character():
     for text in ("a " * (CHUNK_WORDS + 1), "ab " * CHUNK_WORDS + "ab", "中文 " * (CHUNK_WORDS // 2 + 1)):
         assert all(count_words(p) <= CHUNK_WORDS for p in split_long(text))
         assert len(split_long(text)) == 2
+
+
+def test_split_long_cuts_inside_a_cjk_run_longer_than_a_chunk():
+    """Chinese written without spaces is one token per run of Han characters: a run longer than
+    max_words is cut inside, so no piece is over the cap, and the pieces joined are the text."""
+    from pathlib import Path
+
+    import pymupdf
+
+    from app.search.text import CHUNK_WORDS, CJK_RUN, split_long
+
+    pdf = Path(__file__).resolve().parents[3] / "shared" / "pdfs" / "zh_thuthesis_manual.pdf"
+    with pymupdf.open(pdf) as doc:
+        manual = "".join(p.get_text() for p in doc)
+    run = "".join(CJK_RUN.findall(manual))  # the manual's Han characters, one unbroken run
+    assert len(run) > 5 * CHUNK_WORDS
+    samples = [
+        run,
+        "".join(manual.split()),  # the whole manual without whitespace: math, Latin and Han
+        "参数量" * 3000,
+        "a few words first " + run[: 2 * CHUNK_WORDS + 7] + " and some after",
+        "x" * 10 + run[: CHUNK_WORDS + 1],
+    ]
+    for text in samples:
+        for max_words, part in ((CHUNK_WORDS, text), (7, text[:5000])):
+            pieces = split_long(part, max_words)
+            assert all(count_words(p) <= max_words for p in pieces)
+            assert "".join(pieces) == part
+    assert [count_words(p) for p in split_long("参数量" * 3000)] == [CHUNK_WORDS, CHUNK_WORDS, 1000]
+    assert [count_words(p) for p in split_long("a " + "参" * 4000)] == [1, 4000]
