@@ -25,6 +25,7 @@ ARXIV_HOSTS = {"arxiv.org", "www.arxiv.org", "export.arxiv.org", "xxx.lanl.gov"}
 ALPHAXIV_HOSTS = {"alphaxiv.org", "www.alphaxiv.org"}
 HF_HOSTS = {"huggingface.co", "www.huggingface.co"}
 DOI_HOSTS = {"doi.org", "dx.doi.org", "www.doi.org"}
+ARXIV_DOI_PREFIX = "10.48550/arxiv."  # arXiv's own DOIs (DataCite), lower-cased
 X_HOSTS = {
     "x.com", "www.x.com", "mobile.x.com", "twitter.com", "www.twitter.com", "mobile.twitter.com",
     "m.twitter.com",
@@ -81,6 +82,14 @@ def parse_reference(text: str) -> Reference:
         raise ValueError(f"not a web address: {_show(text)}") from exc
 
 
+def reference_or_none(text: str) -> Reference | None:
+    """parse_reference, or None for what it refuses (a resolver's score asks this of any input)."""
+    try:
+        return parse_reference(text)
+    except ValueError:
+        return None
+
+
 def arxiv_url(arxiv_id: str) -> str:
     return f"https://arxiv.org/abs/{arxiv_id}"
 
@@ -95,6 +104,14 @@ def normalize_arxiv_id(raw: str) -> tuple[str, int | None] | None:
     if not match:
         return None
     return _arxiv_parts(match)
+
+
+def arxiv_id_of_doi(doi: str) -> str | None:
+    """"2502.09992" for arXiv's DataCite DOI 10.48550/arXiv.2502.09992; None otherwise."""
+    if not doi.lower().startswith(ARXIV_DOI_PREFIX):
+        return None
+    found = normalize_arxiv_id(doi[len(ARXIV_DOI_PREFIX) :])
+    return found[0] if found else None
 
 
 # Internals ---------------------------------------------------------------------------------

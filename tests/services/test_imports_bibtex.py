@@ -104,6 +104,11 @@ def test_zotero_scholar_and_arxiv_entries_map_to_identities_tags_and_authors():
     assert book.ref == "" and book.published_at.year == 2016
     (attention,) = parse(ARXIV)
     assert attention.arxiv_id == "1706.03762" and attention.authors[-1] == "Illia Polosukhin"
+    # arXiv's own DOI alone names the preprint; another DOI names no arXiv id.
+    doi_only, other = parse("@misc{a, doi = {https://doi.org/10.48550/arXiv.2502.09992v2}}\n"
+                            "@misc{b, doi = {10.1145/3600006.3613165}}")
+    assert (doi_only.arxiv_id, doi_only.ref) == ("2502.09992", "arXiv:2502.09992")
+    assert (other.arxiv_id, other.ref) == (None, "10.1145/3600006.3613165")
 
 
 def test_malformed_entries_are_reported_and_the_rest_still_parse():

@@ -162,9 +162,16 @@ def test_tags_page_counts_rename_and_merge(ui):
         ids = {t.name: t.id for t in session.scalars(select(tags_repo.Tag))}
     renamed = parse(ui.post(f"/tags/{ids['t0']}/rename", data={"name": "first"}, headers=HTMX).text)
     assert renamed.find("section", id="tag-list") is not None and "#first" in renamed.text()
+    assert renamed.find("p", cls="flash").text() == "Now “first”."
     merged = parse(ui.post(f"/tags/{ids['t1']}/merge", data={"into": "first"}, headers=HTMX).text)
     counts = {r.find("a").text(): r.find("td", cls="num").text() for r in merged.find("tbody").find_all("tr")}
     assert counts == {"#first": "2", "#ml/rl": "3", "#t2": "1"}
+    assert merged.find("p", cls="flash").text() == "Merged into “first”."
+    for action, field in (("rename", "name"), ("merge", "into")):
+        refused = ui.post(f"/tags/{ids['t2']}/{action}", data={field: " / "}, headers=HTMX)
+        assert refused.status_code == 400 and "needs a name" in parse(refused.text).find("p", cls="error").text()
+    without_htmx = ui.post(f"/tags/{ids['t2']}/rename", data={"name": "t2"}, follow_redirects=False)
+    assert (without_htmx.status_code, without_htmx.headers["location"]) == (303, "/tags")
     # Renaming onto an existing name merges too.
     merged = parse(ui.post(f"/tags/{ids['t2']}/rename", data={"name": "FIRST"}, headers=HTMX).text)
     counts = {r.find("a").text(): r.find("td", cls="num").text() for r in merged.find("tbody").find_all("tr")}
@@ -192,6 +199,12 @@ def test_notes_thread_nests_replies_and_keeps_them_when_a_parent_is_deleted(ui):
     edited = parse(ui.post(f"/notes/{ids[3]}/edit", data={"body": "**bold** now"}, headers=HTMX).text)
     assert edited.find("details", id=f"note-{ids[3]}").find("strong").text() == "bold"
     assert ui.post(f"/items/{item_id}/notes", data={"body": "   "}, headers=HTMX).status_code == 400
+    for action in ("reply", "edit"):
+        refused = ui.post(f"/notes/{ids[3]}/{action}", data={"body": "   "}, headers=HTMX)
+        assert refused.status_code == 400 and parse(refused.text).find("p", cls="error").text() == "A note cannot be empty."
+        assert ui.post(f"/notes/999999/{action}", data={"body": "x"}, headers=HTMX).status_code == 404
+    without_htmx = ui.post(f"/notes/{ids[3]}/edit", data={"body": "plain"}, follow_redirects=False)
+    assert (without_htmx.status_code, without_htmx.headers["location"]) == (303, f"/items/{item_id}#notes")
 
 
 def test_note_math_survives_markdown_for_katex(ui):

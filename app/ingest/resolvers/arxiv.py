@@ -7,25 +7,18 @@ from urllib.parse import urlencode
 
 from app.extract.html import parse_date
 from app.ingest.base import Identity, ResolveContext, Resolved, ResolveError
-from app.ingest.canonical import Reference, parse_reference
+from app.ingest.canonical import parse_reference, reference_or_none
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
 
 
-def _reference(url: str) -> Reference | None:
-    try:
-        return parse_reference(url)
-    except ValueError:
-        return None
-
-
 class ArxivResolver:
     name = "arxiv"
 
     def score(self, url: str) -> float:
-        ref = _reference(url)
+        ref = reference_or_none(url)
         return 0.9 if ref is not None and ref.arxiv_id else 0.0
 
     def identify(self, url: str) -> Identity:

@@ -21,37 +21,21 @@ from typing import Any
 from urllib.parse import quote
 
 from app.ingest.base import Identity, ResolveContext, Resolved, ResolveError
-from app.ingest.canonical import Reference, normalize_arxiv_id, parse_reference
+from app.ingest.canonical import arxiv_id_of_doi, parse_reference, reference_or_none
 from app.ingest.http import FetchError
 from app.ingest.resolvers.arxiv import ArxivResolver
 from app.ingest.resolvers.pdf import is_pdf
 
-ARXIV_DOI_PREFIX = "10.48550/arxiv."
 MAX_PDF_TRIES = 2
 # Crossref's "polite pool" wants a way to reach the client; the project page will do.
 CROSSREF_HEADERS = {"Accept": "application/json"}
-
-
-def _reference(url: str) -> Reference | None:
-    try:
-        return parse_reference(url)
-    except ValueError:
-        return None
-
-
-def arxiv_id_of_doi(doi: str) -> str | None:
-    """"2502.09992" for arXiv's DataCite DOI 10.48550/arXiv.2502.09992; None otherwise."""
-    if not doi.lower().startswith(ARXIV_DOI_PREFIX):
-        return None
-    found = normalize_arxiv_id(doi[len(ARXIV_DOI_PREFIX) :])
-    return found[0] if found else None
 
 
 class DoiResolver:
     name = "doi"
 
     def score(self, url: str) -> float:
-        ref = _reference(url)
+        ref = reference_or_none(url)
         return 0.9 if ref is not None and ref.doi else 0.0
 
     def identify(self, url: str) -> Identity:

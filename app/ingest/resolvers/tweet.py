@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from app.extract.html import Node, parse_date, parse_html
 from app.ingest.base import Identity, ResolveContext, Resolved, ResolveError
-from app.ingest.canonical import parse_reference
+from app.ingest.canonical import parse_reference, reference_or_none
 
 TITLE_CHARS = 120
 
@@ -16,10 +16,8 @@ class TweetResolver:
     name = "tweet"
 
     def score(self, url: str) -> float:
-        try:
-            return 0.9 if parse_reference(url).tweet_id else 0.0
-        except ValueError:
-            return 0.0
+        ref = reference_or_none(url)
+        return 0.9 if ref is not None and ref.tweet_id else 0.0
 
     def identify(self, url: str) -> Identity:
         ref = parse_reference(url)

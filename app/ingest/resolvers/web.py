@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from app.extract.html import decode_html, extract_page
 from app.ingest.base import Identity, ResolveContext, Resolved
-from app.ingest.canonical import parse_reference
+from app.ingest.canonical import parse_reference, reference_or_none
 from app.ingest.http import FetchResult
 
 
@@ -14,11 +14,7 @@ class WebResolver:
     name = "web"
 
     def score(self, url: str) -> float:
-        try:
-            parse_reference(url)
-        except ValueError:
-            return 0.0
-        return 0.1
+        return 0.1 if reference_or_none(url) is not None else 0.0
 
     def identify(self, url: str) -> Identity:
         ref = parse_reference(url)

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 from datetime import date
 
-from app.ingest.canonical import normalize_arxiv_id
+from app.ingest.canonical import arxiv_id_of_doi, normalize_arxiv_id
 from app.services.imports.base import Entry, Skipped, decode_text, short
 
 MONTHS = {m: i for i, m in enumerate(
@@ -311,8 +311,8 @@ def entry_of(kind: str, key: str, fields: dict[str, str]) -> Entry | Skipped:
     if doi:
         doi = re.sub(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", "", doi, flags=re.I).lower()
     arxiv_id = _arxiv_of(fields)
-    if not arxiv_id and doi and doi.startswith("10.48550/arxiv.") and (parsed := normalize_arxiv_id(doi[15:])):
-        arxiv_id = parsed[0]  # arXiv's own DOI names the preprint
+    if not arxiv_id and doi:
+        arxiv_id = arxiv_id_of_doi(doi)  # arXiv's own DOI names the preprint
     url = latex_to_text(fields.get("url", "")).strip()
     ref = f"arXiv:{arxiv_id}" if arxiv_id else (doi or url)
     if not (title or ref):

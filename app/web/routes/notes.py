@@ -44,26 +44,27 @@ def add(request: Request, item_id: int, user: CurrentUser, services: ServicesDep
     return _thread(request, services, item_id)
 
 
-@router.post("/notes/{note_id}/reply", dependencies=[CsrfProtected])
-def reply(request: Request, note_id: int, user: CurrentUser, services: ServicesDep,
-          body: Annotated[str, Form()] = ""):
+def _change_note(request: Request, services, note_id: int, change, body: str):
+    """Reply to or edit a note (change is the service function); the item's thread, with the
+    error when the service refuses."""
     item_id = _item_of_note(services, note_id)
     try:
-        notes_service.reply_to_note(services.factory, services.jobs, note_id, body)
+        change(services.factory, services.jobs, note_id, body)
     except notes_service.NoteError as exc:
         return _thread(request, services, item_id, error=str(exc), status_code=400)
     return _thread(request, services, item_id)
+
+
+@router.post("/notes/{note_id}/reply", dependencies=[CsrfProtected])
+def reply(request: Request, note_id: int, user: CurrentUser, services: ServicesDep,
+          body: Annotated[str, Form()] = ""):
+    return _change_note(request, services, note_id, notes_service.reply_to_note, body)
 
 
 @router.post("/notes/{note_id}/edit", dependencies=[CsrfProtected])
 def edit(request: Request, note_id: int, user: CurrentUser, services: ServicesDep,
          body: Annotated[str, Form()] = ""):
-    item_id = _item_of_note(services, note_id)
-    try:
-        notes_service.edit_note(services.factory, services.jobs, note_id, body)
-    except notes_service.NoteError as exc:
-        return _thread(request, services, item_id, error=str(exc), status_code=400)
-    return _thread(request, services, item_id)
+    return _change_note(request, services, note_id, notes_service.edit_note, body)
 
 
 @router.post("/notes/{note_id}/delete", dependencies=[CsrfProtected])

@@ -62,25 +62,25 @@ def tags_page(request: Request, user: CurrentUser, session: SessionDep):
     return _tags_page(request, session)
 
 
-@router.post("/tags/{tag_id}/rename", dependencies=[CsrfProtected])
-def rename(request: Request, tag_id: int, user: CurrentUser, services: ServicesDep, session: SessionDep,
-           name: Annotated[str, Form()] = ""):
+def _change_tag(request: Request, services, session, tag_id: int, change, name: str, *, done: str):
+    """Rename or merge a tag (change is the service function); the tags page saying
+    "<done> “name”." (a redirect to it without HTMX), or with the error the service gave."""
     try:
-        tag = tags_service.rename_tag(services.factory, services.jobs, tag_id, name)
+        tag = change(services.factory, services.jobs, tag_id, name)
     except tags_service.TagError as exc:
         return _tags_page(request, session, error=str(exc), status_code=400)
     if not is_htmx(request):
         return RedirectResponse("/tags", status_code=303)
-    return _tags_page(request, session, flash=f"Now “{tag.name}”.")
+    return _tags_page(request, session, flash=f"{done} “{tag.name}”.")
+
+
+@router.post("/tags/{tag_id}/rename", dependencies=[CsrfProtected])
+def rename(request: Request, tag_id: int, user: CurrentUser, services: ServicesDep, session: SessionDep,
+           name: Annotated[str, Form()] = ""):
+    return _change_tag(request, services, session, tag_id, tags_service.rename_tag, name, done="Now")
 
 
 @router.post("/tags/{tag_id}/merge", dependencies=[CsrfProtected])
 def merge(request: Request, tag_id: int, user: CurrentUser, services: ServicesDep, session: SessionDep,
           into: Annotated[str, Form()] = ""):
-    try:
-        tag = tags_service.merge_into_name(services.factory, services.jobs, tag_id, into)
-    except tags_service.TagError as exc:
-        return _tags_page(request, session, error=str(exc), status_code=400)
-    if not is_htmx(request):
-        return RedirectResponse("/tags", status_code=303)
-    return _tags_page(request, session, flash=f"Merged into “{tag.name}”.")
+    return _change_tag(request, services, session, tag_id, tags_service.merge_into_name, into, done="Merged into")
