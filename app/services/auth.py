@@ -125,8 +125,7 @@ def start_web_session(session: Session, user: User) -> str:
 
 
 def user_for_web_session(session: Session, cookie: str) -> User | None:
-    live = users_repo.get_live_web_session(session, sha256_hex(cookie), utcnow())
-    return users_repo.get_user(session, live.user_id) if live else None
+    return users_repo.get_user_by_live_web_session(session, sha256_hex(cookie), utcnow())
 
 
 def end_web_session(session: Session, cookie: str) -> None:

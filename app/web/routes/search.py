@@ -34,7 +34,6 @@ def search_page(
         "sort": sort if sort in SORT_LABELS else "relevance",
         "sort_labels": SORT_LABELS,
         "facets": facet_links(q, result.facets),
-        "saved": saved_repo.list_saved_searches(session),
     }
     status = 503 if result.unavailable else 200
     return render(request, "search/page.html", ctx, fragment="search/_results.html", status_code=status)
