@@ -109,13 +109,17 @@ def create_app(settings: Settings | None = None, *, jobs: JobQueue | None = None
     app.state.services = services
 
     from app.api.errors import install_error_handlers
-    from app.api.routes import router as api_router
+    from app.api.routes import PREFIX as API_PREFIX
+    from app.api.routes import ROUTERS as API_ROUTERS
+    from app.api.routes import THROTTLED
     from app.web.middleware import SecurityHeadersMiddleware
-    from app.web.routes import router as web_router
+    from app.web.routes import ROUTERS as WEB_ROUTERS
 
     install_error_handlers(app)
     app.add_middleware(SecurityHeadersMiddleware, max_body=settings.upload_max_bytes)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    app.include_router(api_router)
-    app.include_router(web_router)
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX, responses=THROTTLED)
+    for router in WEB_ROUTERS:
+        app.include_router(router)
     return app

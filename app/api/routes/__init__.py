@@ -6,9 +6,6 @@ from app.api.schemas import ErrorOut
 # Any call may meet the wrong-token throttle (app.api.deps).
 THROTTLED = {429: {"model": ErrorOut, "description": "Too many wrong API tokens from this address; see Retry-After."}}
 
-router = APIRouter(prefix="/api/v1", responses=THROTTLED)
-router.include_router(items.router)
-router.include_router(search.router)
-router.include_router(tags.router)
-router.include_router(notes.router)
-router.include_router(system.router)
+PREFIX = "/api/v1"
+# Included one by one into the app under PREFIX (see app.web.routes.ROUTERS for why).
+ROUTERS: list[APIRouter] = [items.router, search.router, tags.router, notes.router, system.router]
