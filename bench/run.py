@@ -307,6 +307,10 @@ class Bench:
                            "pdfs": count("SELECT count(*) FROM items WHERE file_id IS NOT NULL"),
                            "pdf_pages": count("SELECT count(*) FROM file_pages"),
                            "notes": count("SELECT count(*) FROM notes")}
+            # The run that left this library saved arXiv papers (2601.1xxxx, figures 1, 5 and 8):
+            # this run's must be new ones, or figure 5 times a save that finds them already there.
+            self.arxiv_n = count("SELECT max(CAST(substr(arxiv_id, 6) AS INTEGER)) - 10000 FROM items"
+                                 " WHERE arxiv_id LIKE '2601.1%'")
         self.args.size = self.counts["items"]
 
     def start_stacks(self) -> None:
