@@ -14,10 +14,6 @@ def get_owner(session: Session) -> User | None:
     return session.scalars(select(User).order_by(User.id).limit(1)).first()
 
 
-def get_user(session: Session, user_id: int) -> User | None:
-    return session.get(User, user_id)
-
-
 def add_user(session: Session, user: User) -> User:
     session.add(user)
     session.flush()

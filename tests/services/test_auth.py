@@ -51,6 +51,36 @@ def test_web_session_ends_on_logout(db_factory):
         assert auth.user_for_web_session(s, other) is not None
 
 
+def test_web_session_is_one_query_and_refused_once_expired(db_factory):
+    """Every page asks who is logged in: the session and its user come back in one query, and a
+    session past its expiry gives no user."""
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from app.models import WebSession, utcnow
+
+    with db_factory() as s:
+        owner = auth.create_owner(s, "long enough password")
+        cookie = auth.start_web_session(s, owner)
+        s.commit()
+        s.expunge_all()  # a fresh request: nothing in the identity map
+        statements: list[str] = []
+        engine = s.get_bind()
+        listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert auth.user_for_web_session(s, cookie).id == owner.id
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) == 1, statements
+
+        live = s.query(WebSession).filter_by(token_hash=auth.sha256_hex(cookie)).one()
+        live.expires_at = utcnow() - timedelta(seconds=1)
+        s.commit()
+        assert auth.user_for_web_session(s, cookie) is None
+
+
 def test_concurrent_logins_do_not_multiply_argon2_memory():
     """argon2 holds memory_cost (19 MiB) per hash while it runs; a burst of logins must not hold
     it eight times, and one hash must not lift the web process's peak by 64 MiB as the default

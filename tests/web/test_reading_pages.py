@@ -52,6 +52,21 @@ def test_library_lists_items_with_tags_notes_and_state(ui):
     assert page.find("form", id="bulk-form") is not None
 
 
+def test_a_row_fragment_is_the_same_row_the_library_lists(ui):
+    """A row still being processed polls /items/<id>/row; that fragment (the row template rendered
+    alone) and the library's row (the same template called as a macro per item) must agree."""
+    (item_id,) = add_items(ui, 1, title="Score-based models", status=ItemStatus.fetching)
+    (listed,) = rows(parse(ui.get("/").text))
+    (alone,) = rows(parse(ui.get(f"/items/{item_id}/row", headers=HTMX).text))
+    for row in (listed, alone):
+        assert row.attrs["hx-get"] == f"/items/{item_id}/row"  # still fetching: it polls
+        assert row.find("a", cls="title").text() == "Score-based models"
+        assert row.find("a", cls="notes-count").text().strip() == "1"
+        assert row.find("div", id=f"tags-{item_id}").find("input", name="csrf_token").attrs["value"]
+        assert row.find("span", id=f"actions-{item_id}").find("button", data_action="star") is not None
+    assert " ".join(listed.text().split()) == " ".join(alone.text().split())
+
+
 def test_library_page_runs_the_same_number_of_queries_for_10_and_50_items(ui):
     add_items(ui, 50)
     engine = ui.app.state.services.engine
