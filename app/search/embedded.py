@@ -29,6 +29,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import groupby, islice
+from operator import itemgetter
 from pathlib import Path
 
 from app.search.base import (
@@ -137,6 +139,17 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5 (
 """
 
 
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+
+
+def _read_in_steps(cur: sqlite3.Cursor, first: int) -> Iterator[tuple]:
+    """The cursor's rows, fetched ``first`` at a time, then twice as many each step (up to 1024)."""
+    step = first
+    while rows := cur.fetchmany(step):
+        yield from rows
+        step = min(step * 2, 1024)
+
+
 def _base_rowkey(doc: SearchDocument) -> int:
     seconds = int(epoch_seconds(doc.saved_at) or EPOCH_2000) - EPOCH_2000
     seconds = min(max(seconds, 0), (1 << 31) - 1)
@@ -194,7 +207,7 @@ class _Plan:
                 if len(last) >= minimum and words is not None and (chunk or len(last) > HEAD_PREFIX_INDEXED):
                     alts += [_phrase([*term.tokens[:-1], w]) for w in words if w != last]
                 elif len(last) >= minimum:
-                    alts.append(base + "*")
+                    alts[0] = base + "*"  # the word itself is one of the words it begins
             if mode == "typo":
                 alts += [_phrase([w]) for w in self.typos.get(i, [])]
             parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
@@ -529,8 +542,15 @@ class EmbeddedBackend:
             params += q.years
         return " AND ".join(where), params
 
-    def _stream(self, conn, table: str, expr: str, filters: tuple[str, list], chunk_ids: dict | None = None):
-        """Item rowkeys matching expr in table ('head' or 'chunks'), newest first.
+    def _stream(
+        self, conn, table: str, expr: str, filters: tuple[str, list], chunk_ids: dict | None = None,
+        first: int = 64,
+    ):
+        """Item rowkeys matching expr in table ('head' or 'chunks'), newest first, each once.
+
+        FTS5 finds the rows as they are read, so they are read in growing steps from ``first``
+        (the rows the caller expects to need): a page of 20 from a common word costs 24 rows,
+        not a step of 256.
 
         ``chunk_ids``: for chunks, the matching chunk rowids of each item streamed are noted
         there (up to BEST_CHUNK_CANDIDATES), so its snippet needs no search of its own."""
@@ -543,16 +563,19 @@ class EmbeddedBackend:
             )
         else:
             sql = f"SELECT {key}, t.rowid FROM {table} t WHERE {table} MATCH ? ORDER BY t.rowid DESC"
-        note = chunk_ids is not None and table == "chunks"
         cur = conn.execute(sql, [expr, *params])
         try:
-            while rows := cur.fetchmany(256):
-                for k, rowid in rows:
-                    if note:
-                        seen = chunk_ids.setdefault(k, [])
-                        if len(seen) < BEST_CHUNK_CANDIDATES and rowid not in seen:
-                            seen.append(rowid)
+            rows = _read_in_steps(cur, max(first, 1))
+            if table == "head":
+                for k, _ in rows:
                     yield k
+                return
+            # An item's chunks come one after another (their rowids share its rowkey).
+            for k, group in groupby(rows, key=_FIRST):
+                if chunk_ids is not None:
+                    noted = chunk_ids.setdefault(k, [])
+                    noted.extend(map(_SECOND, islice(group, BEST_CHUNK_CANDIDATES - len(noted))))
+                yield k
         finally:
             cur.close()
 
@@ -604,7 +627,8 @@ class EmbeddedBackend:
             for table in ("head", "chunks"):
                 if counts[table] >= cap:
                     continue
-                for key in self._stream(conn, table, plan.expr(mode, chunk=table == "chunks"), filters, chunk_ids):
+                expr = plan.expr(mode, chunk=table == "chunks")
+                for key in self._stream(conn, table, expr, filters, chunk_ids, first=cap - counts[table] + 4):
                     if key in excluded:
                         continue
                     matched[table].add(key)
@@ -627,50 +651,61 @@ class EmbeddedBackend:
 
         # Order.
         from_chunk: dict[int, bool] = {}
+        by_typo: set[int] = set()
         if q.sort == "saved":
             ordered = sorted(pool, reverse=True)[q.offset : need]
         elif q.sort == "published":
             ordered = self._by_published(conn, pool)[q.offset : need]
         else:
             complete = None if capped or typos_left_out else matched
-            ordered = self._ranked(conn, plan, filters, excluded, need, from_chunk, chunk_ids, complete)[
+            ordered = self._ranked(conn, plan, filters, excluded, need, from_chunk, chunk_ids, complete, by_typo)[
                 q.offset : need
             ]
 
         total = round(len(pool) * scale)
         facets = self._facets(conn, pool, scale) if q.with_facets else {}
-        matcher = Matcher(terms + phrases, extra_words=[w for c in typos.values() for w in c])
+        # Typo candidates are marked only where a typo may have found a hit: by relevance, when
+        # one on this page was ranked through them (else "sparse" would mark "spare" beside it).
+        typo_words = [w for c in typos.values() for w in c]
+        if q.sort == "relevance" and by_typo.isdisjoint(ordered):
+            typo_words = []
+        matcher = Matcher(terms + phrases, extra_words=typo_words)
         hits = self._hits(conn, ordered, matcher, plan, from_chunk, chunk_ids)
         return SearchResults(hits=hits, total=total, facets=facets, exhaustive=not (capped or typos_left_out))
 
     def _ranked(
         self, conn, plan: _Plan, filters, excluded: set[int], need: int, from_chunk: dict, chunk_ids: dict,
-        complete: dict[str, set[int]] | None = None,
+        complete: dict[str, set[int]] | None = None, by_typo: set[int] | None = None,
     ) -> list[int]:
         """``complete``: when the candidate pool holds every match, the items each table
         matched; a table with none is not asked again, and the search stops once every
-        match is placed (each tier query costs 1-2 ms on a long CJK phrase at 100k items)."""
+        match is placed (each tier query costs 1-2 ms on a long CJK phrase at 100k items).
+        ``by_typo`` receives the items placed by a typo tier."""
         seen: dict[int, None] = {}
         modes = plan.modes()
         groups = [[m for m in modes if m != "typo"], [m for m in modes if m == "typo"]]
         everything = set().union(*complete.values()) if complete is not None else None
-        for group in groups:
+        for typo_group, group in enumerate(groups):
             for tier in (*HEAD_TIERS, None):
                 if complete is not None and not complete["chunks" if tier is None else "head"]:
                     continue
                 for mode in group:
                     if len(seen) >= need or (everything is not None and len(seen) >= len(everything)):
                         return list(seen)
+                    first = need - len(seen) + 4
                     if tier is None:
-                        stream = self._stream(conn, "chunks", plan.expr(mode, chunk=True), filters, chunk_ids)
+                        expr = plan.expr(mode, chunk=True)
+                        stream = self._stream(conn, "chunks", expr, filters, chunk_ids, first=first)
                     else:
                         expr = f"{tier} : ({plan.expr(mode, chunk=False)})"
-                        stream = self._stream(conn, "head", expr, filters)
+                        stream = self._stream(conn, "head", expr, filters, first=first)
                     for key in stream:
                         if key in seen or key in excluded:
                             continue
                         seen[key] = None
                         from_chunk[key] = tier is None
+                        if typo_group and by_typo is not None:
+                            by_typo.add(key)
                         if len(seen) >= need:
                             stream.close()
                             break
@@ -829,7 +864,7 @@ class EmbeddedBackend:
         they are looked up, which for a prefix costs FTS5 the whole merged list of its words
         (2 ms per hit for "optimiz" at 100k items)."""
         lo = key << CHUNK_BITS
-        ids: list[int] = list(known or [])
+        ids = list(dict.fromkeys(known or []))[:BEST_CHUNK_CANDIDATES]  # several streams may note one
         for mode in plan.modes() if not ids else ():  # exact words first: cheaper, and the better snippet
             ids = [
                 r[0]

@@ -12,6 +12,7 @@ from app.search.base import SearchDocument, SearchResults, SearchUnavailable
 from app.search.meili import MeiliBackend
 from app.search.query import parse_query
 from tests.search.conftest import hand_documents
+from tests.search.samples import saved
 
 
 def ids(results: SearchResults) -> list[int]:
@@ -313,3 +314,19 @@ def test_meilisearch_down_raises_search_unavailable_quickly():
         backend.setup()
     assert not backend.healthy()
     assert time.monotonic() - started < 5
+
+
+def test_typo_variants_are_marked_only_where_a_typo_found_the_hit(empty_backend):
+    empty_backend.upsert([
+        doc(1, title="sparse kernels", abstract="Sparse kernels leave a spare core for the rest of the job.",
+            saved_at=saved(1_000)),
+        doc(2, title="a spare tyre", saved_at=saved(2_000)),
+    ])
+    exact_only = run(empty_backend, "sparse", limit=1)
+    assert ids(exact_only) == [1]
+    marked = exact_only.hits[0].title_html + exact_only.hits[0].snippet_html
+    assert "<mark>sparse</mark>" in marked.lower()
+    assert "<mark>spare</mark>" not in marked.lower()
+    with_typo = run(empty_backend, "sparse")
+    assert ids(with_typo) == [1, 2]
+    assert "<mark>spare</mark>" in hit(with_typo, 2).title_html
