@@ -292,3 +292,10 @@ def test_settings_accept_the_compose_environment_once_the_secret_is_set(
     assert settings.effective_database_url == web_environ["LECTERN_DATABASE_URL"]
     assert settings.effective_broker_url == web_environ["LECTERN_BROKER_URL"]
     assert str(settings.data_dir) == web_environ["LECTERN_DATA_DIR"]
+
+
+@pytest.mark.parametrize("service", ["meilisearch", "worker"])
+def test_background_services_yield_the_cpu_to_the_web(compose: dict, service: str) -> None:
+    # A save waits on the web process; Meilisearch indexing or a PDF extraction must not take its core.
+    web_shares = compose["services"]["web"].get("cpu_shares", 1024)
+    assert compose["services"][service]["cpu_shares"] < web_shares
