@@ -4,6 +4,8 @@
     bench/run --size 100000
     bench/run --quick               # 1-2 minute smoke run (1,000 items, few repetitions)
     bench/run --stack production    # also PostgreSQL + Redis + Meilisearch at 127.0.0.1
+    bench/run --size 100000 --stack all --keep    # then, to measure new code on that library:
+    bench/run --library /tmp/lectern-bench-XXXX --stack all
 
 Builds a library (bench/data.py), indexes it into both search backends (timed: figure 6), starts
 `lectern serve --no-worker` (embedded search, and a second one on the same database with the
@@ -54,6 +56,9 @@ from tests.fixtures.fakeweb import FakeWeb, make_test_pdf  # noqa: E402
 from tests.fixtures.services import PG_URL, port_open  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
+# Meilisearch runs at this nice level, as docker-compose.yml gives it (and the worker) a quarter
+# of the CPU shares of the web process: indexing must not take the cores a save is waiting for.
+MEILI_NICE = int(os.environ.get("LECTERN_BENCH_MEILI_NICE", "10"))
 REDIS_BENCH_URL = os.environ.get("LECTERN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
@@ -274,9 +279,10 @@ class Bench:
         if self.with_meili:
             meili_dir = self.workdir / "meili"
             meili_dir.mkdir()
-            self.meili_proc, self.meili_url, self.meili_key = start_meili(meili_dir)
+            self.meili_proc, self.meili_url, self.meili_key = start_meili(meili_dir, nice=MEILI_NICE)
             self.rss.watch("meilisearch", self.meili_proc.pid)
             self.meili_index = f"bench_{n}"
+            self.meili_size = n
             backends.append(("meilisearch", MeiliBackend(self.meili_url, self.meili_key, self.meili_index,
                                                          timeout=30, task_timeout=7200)))
 
@@ -289,12 +295,15 @@ class Bench:
                                 note=f"{seconds:.1f} s, {counts['pdf_pages']} PDF pages"))
             backend.close()
 
-    def reuse(self, data_dir: Path) -> None:
-        """--library: an embedded data directory a previous run built (--keep leaves it in
-        <workdir>/embedded), searched as it is: no build, no reindex figure. A copy is used, so
-        the saves of this run do not grow it."""
+    def reuse(self, library: Path) -> None:
+        """--library: the working directory a previous --keep run left, measured as it is: no
+        build, no reindex figure. Its embedded data directory (``embedded/``) is copied, so this
+        run's saves do not grow it; its Meilisearch data (``meili/``), when there, is used in
+        place (copying 13 GB at 100k items takes longer than a run), after deleting what earlier
+        runs saved into it. A bare embedded data directory is measured on the embedded backend only."""
+        data_dir = library / "embedded" if (library / "embedded" / "lectern.db").exists() else library
         if not (data_dir / "lectern.db").exists() or not (data_dir / "search.db").exists():
-            raise SystemExit(f"{data_dir} holds no lectern.db and search.db")
+            raise SystemExit(f"{library} holds no lectern.db and search.db (nor embedded/ with them)")
         copy = self.workdir / "embedded"
         print(f"copying {data_dir} to {copy}", file=sys.stderr)
         shutil.copytree(data_dir, copy, ignore=shutil.ignore_patterns("*-wal", "*-shm"))
@@ -312,6 +321,37 @@ class Bench:
             self.arxiv_n = count("SELECT max(CAST(substr(arxiv_id, 6) AS INTEGER)) - 10000 FROM items"
                                  " WHERE arxiv_id LIKE '2601.1%'")
         self.args.size = self.counts["items"]
+        meili_dir = library / "meili"
+        if not self.with_meili or not (meili_dir / "data.ms").exists():
+            self.with_meili = False
+            self.args.backends = "embedded"
+            if self.args.stack != "embedded":
+                print("no meili/ beside the library: embedded backend and stack only", file=sys.stderr)
+                self.args.stack = "embedded"
+            return
+        self.meili_proc, self.meili_url, self.meili_key = start_meili(meili_dir, nice=MEILI_NICE)
+        self.rss.watch("meilisearch", self.meili_proc.pid)
+        names = [i["uid"] for i in httpx.get(f"{self.meili_url}/indexes", headers=self._meili_auth()).json()["results"]]
+        found = [n for n in names if n.startswith("bench_")]
+        if len(found) != 1:
+            raise SystemExit(f"{meili_dir} holds indexes {names}, expected one bench_<size>")
+        self.meili_index = found[0]
+        self.meili_size = int(self.meili_index.removeprefix("bench_"))
+        # The build gave items ids 1..size. Earlier runs' saves on the production stack (ids past
+        # them) are deleted: the production stack loads the library again, with the same ids.
+        task = httpx.post(f"{self.meili_url}/indexes/{self.meili_index}/documents/delete",
+                          json={"filter": f"item_id > {self.meili_size}"}, headers=self._meili_auth(),
+                          timeout=30).json()["taskUid"]
+        for _ in range(3600):
+            status = httpx.get(f"{self.meili_url}/tasks/{task}", headers=self._meili_auth(), timeout=30).json()
+            if status["status"] in ("succeeded", "failed", "canceled"):
+                break
+            time.sleep(0.5)
+        if status["status"] != "succeeded":
+            raise SystemExit(f"deleting earlier runs' saves from {self.meili_index} failed: {status}")
+
+    def _meili_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.meili_key}"}
 
     def start_stacks(self) -> None:
         emb_env = base_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(self.settings.data_dir),
@@ -671,7 +711,7 @@ class Bench:
             engine = make_engine(settings)
             upgrade_database(engine)
             t = time.perf_counter()
-            load_library(engine, self.corpus, self.args.size)  # same ids as the Meilisearch index
+            load_library(engine, self.corpus, self.meili_size)  # same ids as the Meilisearch index
             print(f"production: library loaded into PostgreSQL in {time.perf_counter() - t:.1f} s", file=sys.stderr)
             env = base_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(settings.data_dir),
                            LECTERN_LOG_LEVEL="WARNING",
@@ -747,12 +787,11 @@ def main() -> int:
                          "production stack: a 100k Meilisearch index takes a long time to build on 2 cores)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (logs, data)")
     ap.add_argument("--library", metavar="DIR",
-                    help="measure a copy of an embedded data directory a --keep run left (DIR/lectern.db and "
-                         "DIR/search.db) instead of building one; embedded search backend and stack only")
+                    help="measure the library a --keep run left in DIR instead of building one: a copy of "
+                         "DIR/embedded, and DIR/meili's index in place (all stacks); DIR/embedded alone: "
+                         "embedded search backend and stack only")
     args = ap.parse_args()
     args.size = args.size or (1000 if args.quick else 10_000)
-    if args.library:
-        args.backends, args.stack = "embedded", "embedded"
     bench = Bench(args)
     print(f"working directory {bench.workdir}", file=sys.stderr)
     try:
