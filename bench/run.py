@@ -337,18 +337,12 @@ class Bench:
             raise SystemExit(f"{meili_dir} holds indexes {names}, expected one bench_<size>")
         self.meili_index = found[0]
         self.meili_size = int(self.meili_index.removeprefix("bench_"))
-        # The build gave items ids 1..size. Earlier runs' saves on the production stack (ids past
-        # them) are deleted: the production stack loads the library again, with the same ids.
-        task = httpx.post(f"{self.meili_url}/indexes/{self.meili_index}/documents/delete",
-                          json={"filter": f"item_id > {self.meili_size}"}, headers=self._meili_auth(),
-                          timeout=30).json()["taskUid"]
-        for _ in range(3600):
-            status = httpx.get(f"{self.meili_url}/tasks/{task}", headers=self._meili_auth(), timeout=30).json()
-            if status["status"] in ("succeeded", "failed", "canceled"):
-                break
-            time.sleep(0.5)
-        if status["status"] != "succeeded":
-            raise SystemExit(f"deleting earlier runs' saves from {self.meili_index} failed: {status}")
+        # The build gave items ids 1..size. Earlier runs' saves on the production stack (the next
+        # ids: a run saves a few hundred) are deleted: the production stack loads the library
+        # again with the same ids, and its saves take those ids once more.
+        backend = MeiliBackend(self.meili_url, self.meili_key, self.meili_index, timeout=30, task_timeout=3600)
+        backend.delete(list(range(self.meili_size + 1, self.meili_size + 5001)))
+        backend.close()
 
     def _meili_auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.meili_key}"}
