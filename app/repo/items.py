@@ -5,11 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, defer, raiseload, selectinload
 
-from app.models import ACTIVE_STATUSES, Item, ItemStatus, LibraryState, Note, Tag, item_tags, utcnow
+from app.models import (
+    ACTIVE_STATUSES,
+    File,
+    Item,
+    ItemStatus,
+    LibraryState,
+    Note,
+    Tag,
+    item_tags,
+    utcnow,
+)
 
 
 def get_item(session: Session, item_id: int, *, with_relations: bool = False) -> Item | None:
@@ -64,7 +75,24 @@ SORTS = {
 }
 
 
-def _filtered(stmt, flt: ItemListFilter):
+# The sorts the library walks an index for (ix_items_live_saved: trashed_at, saved_at, id).
+WALKED_SORTS = frozenset({"saved_desc", "saved_asc"})
+
+
+def tag_filter_probes(matching: int, among: int, need: int) -> bool:
+    """Whether a page of a tag's items is cheaper found by walking the sort index and probing each
+    item for the tag (EXISTS) than by reading all the tag's items and sorting them (IN).
+
+    Walking passes about ``need * among / matching`` items to find ``need`` (the page's offset plus
+    its size) of the ``matching`` ones among the ``among`` the index holds; reading costs about
+    ``matching``. So probe when the tag is common: matching² ≥ need × among.
+    """
+    return matching * matching >= need * among
+
+
+def _filtered(stmt, flt: ItemListFilter, *, tag_probe: bool = False):
+    """``stmt`` narrowed to the filter's items. ``tag_probe``: test the tag per item with EXISTS
+    (for a walk of the sort index, see tag_filter_probes) instead of IN over all the tag's items."""
     stmt = stmt.where(Item.trashed_at.is_not(None) if flt.trashed else Item.trashed_at.is_(None))
     if flt.kind:
         stmt = stmt.where(Item.kind == flt.kind)
@@ -77,9 +105,11 @@ def _filtered(stmt, flt: ItemListFilter):
     if flt.tag:
         key = flt.tag.strip().lower()
         tag_ids = select(Tag.id).where(or_(Tag.name_key == key, Tag.name_key.startswith(key + "/")))
-        stmt = stmt.where(
-            Item.id.in_(select(item_tags.c.item_id).where(item_tags.c.tag_id.in_(tag_ids)))
-        )
+        tagged = select(item_tags.c.item_id).where(item_tags.c.tag_id.in_(tag_ids))
+        if tag_probe:
+            stmt = stmt.where(tagged.where(item_tags.c.item_id == Item.id).exists())
+        else:
+            stmt = stmt.where(Item.id.in_(tagged))
     return stmt
 
 
@@ -141,6 +171,19 @@ class TagRow:
     name: str
 
 
+def _tag_rows(session: Session, item_ids: Sequence[int]) -> dict[int, list[TagRow]]:
+    """The tags of each item, in name order (as Item.tags), in one query."""
+    tags: dict[int, list[TagRow]] = {}
+    for item_id, tag_id, name in session.execute(
+        select(item_tags.c.item_id, Tag.id, Tag.name)
+        .join(Tag, Tag.id == item_tags.c.tag_id)
+        .where(item_tags.c.item_id.in_(item_ids))
+        .order_by(Tag.name)
+    ):
+        tags.setdefault(item_id, []).append(TagRow(tag_id, name))
+    return tags
+
+
 @dataclass(frozen=True, slots=True)
 class ItemRow:
     """An item as a list of search results shows it: plain data read in two queries, no ORM
@@ -158,14 +201,7 @@ def item_rows(session: Session, item_ids: Sequence[int]) -> dict[int, ItemRow]:
     """Items by id (not those in the trash) as ItemRow, tags in name order."""
     if not item_ids:
         return {}
-    tags: dict[int, list[TagRow]] = {}
-    for item_id, tag_id, name in session.execute(
-        select(item_tags.c.item_id, Tag.id, Tag.name)
-        .join(Tag, Tag.id == item_tags.c.tag_id)
-        .where(item_tags.c.item_id.in_(item_ids))
-        .order_by(Tag.name)
-    ):
-        tags.setdefault(item_id, []).append(TagRow(tag_id, name))
+    tags = _tag_rows(session, item_ids)
     rows = session.execute(
         select(Item.id, Item.kind, Item.title, Item.url, Item.authors).where(
             Item.id.in_(item_ids), Item.trashed_at.is_(None)
@@ -175,6 +211,61 @@ def item_rows(session: Session, item_ids: Sequence[int]) -> dict[int, ItemRow]:
         item_id: ItemRow(item_id, str(kind), title, url, list(authors or []), tags.get(item_id, []))
         for item_id, kind, title, url, authors in rows
     }
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """An item's stored PDF as a row needs it: the sha256 names its thumbnail."""
+
+    id: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryRow:
+    """An item as a library row shows it (the row templates read it as they read an Item): plain
+    data in two queries whatever the page size, no ORM objects or relationships."""
+
+    id: int
+    kind: str
+    title: str
+    url: str
+    authors: list[str]
+    extra: dict[str, Any]
+    site: str
+    saved_at: datetime
+    read_state: str
+    starred: bool
+    status: str
+    file: FileRef | None
+    tags: list[TagRow]
+
+
+def library_rows(
+    session: Session, flt: ItemListFilter, *, matching: int | None = None, among: int | None = None
+) -> list[LibraryRow]:
+    """The page of items list_items(flt) answers, as LibraryRow, in two queries.
+
+    With a tag filter, ``matching`` (how many items the filter matches) and ``among`` (how many
+    items the walked index holds: the library's, or the trash's) choose the plan: a common tag on
+    a walked sort probes each item (tag_filter_probes); otherwise all the tag's items are read.
+    """
+    probe = (
+        bool(flt.tag) and flt.sort in WALKED_SORTS and matching is not None and among is not None
+        and tag_filter_probes(matching, among, flt.offset + flt.limit)
+    )
+    columns = (Item.id, Item.kind, Item.title, Item.url, Item.authors, Item.extra, Item.site, Item.saved_at,
+               Item.read_state, Item.starred, Item.status, File.id, File.sha256)
+    stmt = _filtered(select(*columns).outerjoin(File, File.id == Item.file_id), flt, tag_probe=probe)
+    stmt = stmt.order_by(*SORTS.get(flt.sort, SORTS["saved_desc"])).limit(flt.limit).offset(flt.offset)
+    rows = session.execute(stmt).all()
+    tags = _tag_rows(session, [r[0] for r in rows]) if rows else {}
+    return [
+        LibraryRow(item_id, kind, title, url, list(authors or []), extra or {}, site, saved_at, read_state, starred,
+                   status, FileRef(file_id, sha256) if file_id is not None else None, tags.get(item_id, []))
+        for (item_id, kind, title, url, authors, extra, site, saved_at, read_state, starred, status, file_id,
+             sha256) in rows
+    ]
 
 
 def all_item_ids(session: Session) -> list[int]:

@@ -17,7 +17,7 @@ from app.models import Item, ReadState, Tag, utcnow
 from app.repo import index_queue as index_repo
 from app.repo import items as items_repo
 from app.repo import tags as tags_repo
-from app.repo.items import ItemListFilter
+from app.repo.items import ItemListFilter, LibraryRow
 from app.services.jobs import JobQueue
 
 PAGE_SIZE = 50
@@ -91,7 +91,7 @@ class LibraryQuery:
 @dataclass(slots=True)
 class LibraryPage:
     query: LibraryQuery
-    items: list[Item]
+    items: list[LibraryRow]
     note_counts: dict[int, int]
     thumbs: set[int]
     total: int
@@ -115,7 +115,7 @@ def thumbnail_path(settings: Settings, sha256: str) -> Path:
     return settings.files_dir / sha256[:2] / sha256[2:4] / f"{sha256}.png"
 
 
-def items_with_thumbnails(settings: Settings, items: Sequence[Item]) -> set[int]:
+def items_with_thumbnails(settings: Settings, items: Sequence[Item | LibraryRow]) -> set[int]:
     return {i.id for i in items if i.file is not None and thumbnail_path(settings, i.file.sha256).exists()}
 
 
@@ -198,17 +198,23 @@ class CountsCache:
 def library_page(
     session: Session, settings: Settings, query: LibraryQuery, counts: CountsCache | None = None
 ) -> LibraryPage:
-    """Everything the library page shows, in a fixed number of queries whatever the page size."""
+    """Everything the library page shows, in a fixed number of queries whatever the page size.
+
+    The counts come first: the filter's total and the sidebar's totals also choose how the rows
+    are found (a common tag walks the sort index, see items_repo.tag_filter_probes).
+    """
     page_size = query.per_page
     flt = query.filter()
-    items = items_repo.list_items(session, flt, rows_only=True)
     side = counts.sidebar(session) if counts is not None else sidebar_counts(session)
+    total = counts.total(session, flt) if counts is not None else items_repo.count_items(session, flt)
+    among = side.totals["trash" if flt.trashed else "all"]
+    rows = items_repo.library_rows(session, flt, matching=total, among=among)
     return LibraryPage(
         query=query,
-        items=items,
-        note_counts=items_repo.note_counts(session, [i.id for i in items]),
-        thumbs=items_with_thumbnails(settings, items),
-        total=counts.total(session, flt) if counts is not None else items_repo.count_items(session, flt),
+        items=rows,
+        note_counts=items_repo.note_counts(session, [r.id for r in rows]),
+        thumbs=items_with_thumbnails(settings, rows),
+        total=total,
         page_size=page_size,
         totals=side.totals,
         tags=side.tags,

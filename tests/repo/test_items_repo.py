@@ -119,3 +119,71 @@ def test_item_rows_read_what_a_result_list_shows_as_the_orm_does(db_factory):
         assert (row.kind, row.title, row.url, row.authors) == (item.kind, item.title, item.url, item.authors)
         assert [(t.id, t.name) for t in row.tags] == [(t.id, t.name) for t in item.tags]
     assert [t.name for t in rows[a.id].tags] == sorted(["zeta", "Alpha", "ml/diffusion"])
+
+
+def test_tag_filter_probes_only_a_tag_common_enough_for_the_page_asked():
+    """Walking the sort index finds a page of a tag's items after about need × among / matching
+    items; reading them all costs about matching. Probe when the first is no dearer."""
+    assert items_repo.tag_filter_probes(matching=1831, among=9897, need=50)  # a common tag, page 1
+    assert not items_repo.tag_filter_probes(matching=100, among=9897, need=50)  # a rare tag
+    assert not items_repo.tag_filter_probes(matching=1831, among=9897, need=1000)  # page 20 of it
+    assert items_repo.tag_filter_probes(matching=100, among=200, need=50)  # exactly even: probe
+    assert not items_repo.tag_filter_probes(matching=0, among=9897, need=50)
+
+
+def test_library_rows_answer_what_list_items_does_with_either_tag_plan(db_factory):
+    """Probing each item for its tag (EXISTS, for a walk of the sort index) and reading all the
+    tag's items (IN) find the same page as list_items, with the same fields, file and tags."""
+    from sqlalchemy import event
+
+    from app.models import File
+
+    base = utcnow() - timedelta(days=10)
+    with db_factory() as s:
+        pdf = File(sha256="ab" * 32, size=10)
+        s.add(pdf)
+        s.flush()
+        for n in range(24):
+            item = _item(n, kind=("paper", "tweet", "post")[n % 3], title=f"t{n % 7}", site="ex.org",
+                         saved_at=base + timedelta(hours=n // 2),  # pairs share saved_at: id breaks ties
+                         read_state=("unread", "read")[n % 2], starred=n % 5 == 0,
+                         read_at=base + timedelta(hours=n) if n % 2 else None,
+                         trashed_at=utcnow() if n % 11 == 0 else None, file_id=pdf.id if n % 4 == 0 else None)
+            item.authors, item.extra = [f"Author {n}"], {"handle": f"h{n}"} if n % 3 == 1 else {}
+            item = items_repo.add_item(s, item)
+            names = ["ML/RL"] if n % 2 else ["ml", "zeta"] if n % 3 else ["other"]
+            tags_repo.add_tags_to_item(s, item.id, tags_repo.get_or_create_tags(s, names))
+        s.commit()
+
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        engine = s.get_bind()
+        event.listen(engine, "before_cursor_execute", record)
+        checked = 0
+        for tag in ("ml", "zeta", "missing", None):
+            for sort in items_repo.SORTS:
+                for trashed, kind in ((False, None), (False, "paper"), (True, None)):
+                    for offset, limit in ((0, 5), (5, 5), (0, 50)):
+                        flt = ItemListFilter(tag=tag, sort=sort, trashed=trashed, kind=kind, offset=offset,
+                                             limit=limit)
+                        want = items_repo.list_items(s, flt)
+                        for probe in (False, True):
+                            statements.clear()
+                            matching, among = (10**6, 1) if probe else (1, 10**6)
+                            got = items_repo.library_rows(s, flt, matching=matching, among=among)
+                            walked = probe and tag is not None and sort in items_repo.WALKED_SORTS
+                            assert ("EXISTS" in statements[0]) == walked, statements[0]
+                            assert [r.id for r in got] == [i.id for i in want], (flt, probe)
+                            for row, item in zip(got, want, strict=True):
+                                assert (row.kind, row.title, row.url, row.authors, row.extra, row.site, row.saved_at,
+                                        row.read_state, row.starred, row.status) == (
+                                    item.kind, item.title, item.url, item.authors, item.extra, item.site,
+                                    item.saved_at, item.read_state, item.starred, item.status)
+                                assert (row.file and row.file.sha256) == (item.file and item.file.sha256)
+                                assert [(t.id, t.name) for t in row.tags] == [(t.id, t.name) for t in item.tags]
+                            checked += len(got)
+        event.remove(engine, "before_cursor_execute", record)
+    assert checked > 200

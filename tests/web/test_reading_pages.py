@@ -89,6 +89,40 @@ def test_library_page_runs_the_same_number_of_queries_for_10_and_50_items(ui):
     assert counts[10] == counts[50], counts
 
 
+def test_a_row_shows_the_pdf_thumbnail_once_it_exists(ui, settings):
+    """A row shows its PDF's first page once the thumbnail is on disk; until then, and for an item
+    without a PDF, the kind icon. The library's rows and the row fragment agree."""
+    from app.models import File
+    from app.services.library import thumbnail_path
+
+    with_pdf, without = add_items(ui, 2)
+    sha = "5e" * 32
+    with factory_of(ui)() as session:
+        pdf = File(sha256=sha, size=1000)
+        session.add(pdf)
+        session.flush()
+        session.get(Item, with_pdf).file_id = pdf.id
+        session.commit()
+
+    def thumbs() -> dict[str, list[str | None]]:
+        """Each item's thumbnail (None: the kind icon) in the library's row, then in its fragment."""
+        listed = rows(parse(ui.get("/").text))
+        alone = [rows(parse(ui.get(f"/items/{i}/row", headers=HTMX).text))[0] for i in (with_pdf, without)]
+        shown: dict[str, list[str | None]] = {}
+        for row in listed + alone:
+            img = row.find("img", cls="thumb")
+            shown.setdefault(row.attrs["data-item-id"], []).append(img.attrs["src"] if img is not None else None)
+        return shown
+
+    assert thumbs() == {str(with_pdf): [None, None], str(without): [None, None]}
+    path = thumbnail_path(settings, sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG")
+    assert thumbs() == {str(with_pdf): [f"/files/{sha}.png"] * 2, str(without): [None, None]}
+    (row,) = [r for r in rows(parse(ui.get("/").text)) if r.attrs["data-item-id"] == str(without)]
+    assert row.find("span", cls="thumb").attrs["title"] == "paper"
+
+
 def test_filters_views_and_sorting_stay_in_the_pagination_links(ui):
     add_items(ui, 3, kind="tweet")
     ids = add_items(ui, 60, kind="paper")
