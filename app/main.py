@@ -72,9 +72,7 @@ class Services:
     def start(self) -> None:
         self.settings.ensure_data_dir()
         upgrade_database(self.engine)
-        with self.factory() as session:
-            auth_service.ensure_owner_from_settings(session, self.settings.password)
-            session.commit()
+        auth_service.ensure_owner_on_start(self.factory, self.settings.password)
         from app.services.indexing import prepare_search
 
         try:

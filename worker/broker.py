@@ -2,15 +2,19 @@
 
 kombu passes every transport option to ``create_engine``, so its own ``polling_interval`` option
 breaks it; this transport keeps that option for kombu, and opens the SQLite file in WAL mode with a
-busy timeout so the web process can publish while the worker polls.
+busy timeout so the web process can publish while the worker polls. Publishing skips kombu's ORM
+path (a queue lookup and a Message object per message): see ``Channel._put``.
 """
 
 from __future__ import annotations
 
+import json
+from functools import cached_property
+
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Channel as SqlaChannel
 from kombu.transport.sqlalchemy import Transport as SqlaTransport
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, insert
 
 ALIAS = "lectern-sqla"
 KOMBU_ONLY_OPTIONS = (
@@ -28,6 +32,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 class Channel(SqlaChannel):
+    def __init__(self, connection, **kwargs):
+        self._queue_ids: dict[str, int] = {}
+        super().__init__(connection, **kwargs)
+
     def _engine_from_config(self):
         conninfo = self.connection.client
         options = {k: v for k, v in conninfo.transport_options.items() if k not in KOMBU_ONLY_OPTIONS}
@@ -38,6 +46,34 @@ class Channel(SqlaChannel):
         if url.startswith("sqlite"):
             event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+
+    def _queue_id(self, queue: str) -> int | None:
+        """The queue row's id, looked up (or created) by kombu once per channel (kombu never deletes
+        a queue row); None when kombu could not create it."""
+        queue_id = self._queue_ids.get(queue)
+        if queue_id is None:
+            queue_id = self._get_or_create(queue).id
+            self.session.commit()  # end the lookup's transaction; nothing else is pending
+            if queue_id is not None:
+                self._queue_ids[queue] = queue_id
+        return queue_id
+
+    @cached_property
+    def _insert_message(self):
+        return insert(self.message_cls.__table__)
+
+    def _put(self, queue, payload, **kwargs):
+        """The row kombu's ``_put`` stores (``timestamp`` stays NULL until ``_get`` takes the
+        message), as one core INSERT in its own short transaction on a pooled connection: kombu's
+        ORM path (a queue query, a Message object, a session commit) was 44% of a save's samples."""
+        queue_id = self._queue_id(queue)
+        if queue_id is None:  # kombu's own path retries creating the queue along with the message
+            return super()._put(queue, payload, **kwargs)
+        engine, _ = self._open()
+        row = {"payload": json.dumps(payload), "visible": True, "version": 1, "queue_id": queue_id}
+        with engine.begin() as conn:  # an OperationalError propagates, as kombu's _put re-raises it
+            conn.execute(self._insert_message, row)
+        return None
 
 
 class Transport(SqlaTransport):

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import ApiToken, User, WebSession, utcnow
 from app.repo import users as users_repo
@@ -64,11 +65,28 @@ def create_owner(session: Session, password: str, username: str = "owner") -> Us
 
 
 def ensure_owner_from_settings(session: Session, password: str) -> User | None:
-    """On start: create the owner from LECTERN_PASSWORD when there is none yet."""
+    """Create the owner from LECTERN_PASSWORD when there is none yet (the caller commits)."""
     owner = users_repo.get_owner(session)
     if owner is None and password:
         owner = create_owner(session, password)
     return owner
+
+
+def ensure_owner_on_start(factory: sessionmaker[Session], password: str) -> User | None:
+    """On start: ``ensure_owner_from_settings`` in a transaction of its own. Every process runs it
+    at start (web, worker); several starting together on a fresh database all find no owner and
+    all INSERT one: the first commit wins, the others hit the unique username, roll back and return
+    the winner's owner."""
+    with factory() as session:
+        try:
+            owner = ensure_owner_from_settings(session, password)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            owner = users_repo.get_owner(session)
+            if owner is None:  # the conflict was not another process's owner
+                raise
+        return owner
 
 
 def check_login(session: Session, password: str) -> User | None:

@@ -132,3 +132,44 @@ def test_a_hash_made_with_older_parameters_still_logs_in_and_is_upgraded(db_fact
         upgraded = users_repo.get_owner(s).password_hash
         assert "m=19456,t=2,p=1" in upgraded
         assert auth.check_login(s, "long enough password") is not None
+
+
+def _start_like_a_process(settings, barrier, results) -> None:
+    """One process starting on the shared database: connect, wait for the others, ensure the owner."""
+    from app.db import make_engine, make_session_factory
+
+    engine = make_engine(settings)
+    engine.connect().close()
+    try:
+        barrier.wait(timeout=60)
+        owner = auth.ensure_owner_on_start(make_session_factory(engine), settings.password)
+        results.put(("ok", owner.id))
+    except Exception as exc:  # noqa: BLE001 - reported to the test, which shows it
+        results.put(("error", repr(exc)))
+    finally:
+        engine.dispose()
+
+
+def test_four_processes_starting_together_on_a_fresh_database_make_one_owner(db_settings, db_factory):
+    """Web and worker processes starting at once all find no owner and all create one: every one of
+    them starts, and one owner row exists (the old start-up lost 3 of 4 to UniqueViolation)."""
+    import multiprocessing
+
+    from sqlalchemy import func, select
+
+    from app.models import User
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_start_like_a_process, args=(db_settings, barrier, results)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=90) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+
+    assert [status for status, _ in outcomes] == ["ok"] * 4, outcomes
+    with db_factory() as s:
+        ids = s.scalars(select(User.id)).all()
+        assert s.scalar(select(func.count()).select_from(User)) == 1
+    assert {owner_id for _, owner_id in outcomes} == set(ids)

@@ -1,0 +1,86 @@
+"""The embedded broker (kombu's SQLAlchemy transport on a SQLite file): what ``Channel._put`` writes
+with one core INSERT is what kombu's own ``_get`` reads back, in order, per queue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from kombu import Connection
+from kombu.transport.sqlalchemy import Channel as KombuChannel
+from sqlalchemy import event, func, select
+
+from worker.broker import embedded_broker_url, register
+
+
+@pytest.fixture
+def channel(tmp_path: Path):
+    register()
+    with Connection(embedded_broker_url(f"sqla+sqlite:///{tmp_path / 'broker.db'}")) as conn:
+        yield conn.default_channel
+
+
+def statements_on(engine) -> list[str]:
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: seen.append(sql))
+    return seen
+
+
+def test_messages_put_on_two_queues_come_back_from_kombus_get_in_order(channel):
+    sent = {"a": [], "b": []}
+    for i in range(5):
+        for queue in ("a", "b"):
+            payload = {"body": f"{queue}-{i}", "headers": {"n": i}, "properties": {"priority": 0}}
+            channel._put(queue, payload)
+            sent[queue].append(payload)
+
+    assert [channel._get("a") for _ in range(5)] == sent["a"]
+    assert [channel._get("b") for _ in range(5)] == sent["b"]
+    assert channel._size("a") == channel._size("b") == 0
+
+
+def test_each_queue_row_is_made_once_and_each_put_is_one_insert(channel):
+    channel._put("a", {"body": "first"})
+    engine, _ = channel._open()
+    seen = statements_on(engine)
+    for i in range(3):
+        channel._put("a", {"body": i})
+
+    assert len(seen) == 3 and all(sql.lstrip().upper().startswith("INSERT INTO KOMBU_MESSAGE") for sql in seen)
+    queue_cls = channel.queue_cls
+    names = channel.session.scalars(select(queue_cls.name).order_by(queue_cls.name)).all()
+    assert names == ["a"]
+    assert channel._size("a") == 4
+
+
+def test_the_row_put_stores_is_the_row_kombus_put_stores(channel):
+    payload = {"body": "eyJhcmdzIjogWzQyXX0=", "content-encoding": "utf-8", "headers": {"task": "t"}}
+    KombuChannel._put(channel, "q", payload)
+    channel._put("q", payload)
+
+    message_cls = channel.message_cls
+    columns = [c for c in message_cls.__table__.columns if c.name != "id"]
+    rows = channel.session.execute(select(*columns).order_by(message_cls.id)).all()
+    assert rows[0] == rows[1]
+    assert json.loads(rows[1].payload) == payload
+    assert rows[1].visible is True and rows[1].version == 1 and rows[1].timestamp is None
+    channel.session.commit()
+    assert channel._get("q") == channel._get("q") == payload
+
+
+def test_a_saved_items_task_goes_through_the_celery_app_to_the_queue(settings):
+    from worker.celery_app import PROCESS_ITEM, CeleryJobQueue, make_celery
+
+    settings.ensure_data_dir()
+    app = make_celery(settings)
+    jobs = CeleryJobQueue(app)
+    assert jobs.enqueue_item(41) and jobs.enqueue_item(42)
+
+    with app.connection_for_read() as conn:
+        ch = conn.default_channel
+        got = [ch._get("celery"), ch._get("celery")]
+        queue_rows = ch.session.scalar(select(func.count()).select_from(ch.queue_cls))
+    assert [m["headers"]["task"] for m in got] == [PROCESS_ITEM, PROCESS_ITEM]
+    assert [m["headers"]["argsrepr"] for m in got] == ["[41]", "[42]"]
+    assert queue_rows == 1
