@@ -164,8 +164,9 @@ class CountsCache:
         if self._version != version:
             self._version, self._sidebar, self._totals = version, None, {}
 
-    def sidebar(self, session: Session) -> Sidebar:
-        version = items_repo.library_version(session)
+    def sidebar(self, session: Session, version: int | None = None) -> Sidebar:
+        """``version``: the library version the caller already read in this request, if any."""
+        version = items_repo.library_version(session) if version is None else version
         with self._lock:
             self._at(version)
             if self._sidebar is not None:
@@ -176,12 +177,12 @@ class CountsCache:
             self._sidebar = value
         return value
 
-    def total(self, session: Session, flt: ItemListFilter) -> int:
+    def total(self, session: Session, flt: ItemListFilter, version: int | None = None) -> int:
         """count_items(flt), for the filters the version covers (not the worker's status)."""
         if flt.status is not None:
             return items_repo.count_items(session, flt)
         key = (flt.kind, flt.tag, flt.read_state, flt.starred, flt.trashed)
-        version = items_repo.library_version(session)
+        version = items_repo.library_version(session) if version is None else version
         with self._lock:
             self._at(version)
             if key in self._totals:
@@ -205,8 +206,11 @@ def library_page(
     """
     page_size = query.per_page
     flt = query.filter()
-    side = counts.sidebar(session) if counts is not None else sidebar_counts(session)
-    total = counts.total(session, flt) if counts is not None else items_repo.count_items(session, flt)
+    if counts is not None:
+        version = items_repo.library_version(session)  # read once for both
+        side, total = counts.sidebar(session, version), counts.total(session, flt, version)
+    else:
+        side, total = sidebar_counts(session), items_repo.count_items(session, flt)
     among = side.totals["trash" if flt.trashed else "all"]
     rows = items_repo.library_rows(session, flt, matching=total, among=among)
     return LibraryPage(
