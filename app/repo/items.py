@@ -118,16 +118,12 @@ def _filtered(stmt, flt: ItemListFilter, *, tag_probe: bool = False):
 ROWS_ONLY = (defer(Item.text, raiseload=True), defer(Item.captured, raiseload=True))
 
 
-def list_items(session: Session, flt: ItemListFilter, *, rows_only: bool = False) -> list[Item]:
+def list_items(session: Session, flt: ItemListFilter) -> list[Item]:
     """A page of items with tags and files loaded (a fixed number of queries for any page size).
-
-    ``rows_only``: leave out the long texts (page text, captured content) a list row never shows.
-    """
+    The library page reads its rows as plain data instead (library_rows)."""
     stmt = _filtered(select(Item), flt).order_by(*SORTS.get(flt.sort, SORTS["saved_desc"]))
     stmt = stmt.limit(flt.limit).offset(flt.offset)
     stmt = stmt.options(selectinload(Item.tags), selectinload(Item.file))
-    if rows_only:
-        stmt = stmt.options(*ROWS_ONLY)
     return list(session.scalars(stmt))
 
 
@@ -151,7 +147,8 @@ def get_items_by_ids(
     with_file: bool = True,
 ) -> dict[int, Item]:
     """Items by id with tags and files; items in the trash are left out unless asked for.
-    ``rows_only`` as for list_items (a page of search results); ``with_file=False`` leaves the
+    ``rows_only``: leave out the long texts (page text, captured content) a list row never shows
+    (a page of search results); ``with_file=False`` leaves the
     file out (one query less) and fails loudly if something reaches for it."""
     if not item_ids:
         return {}
