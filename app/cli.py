@@ -190,8 +190,11 @@ def token_create(name: str) -> None:
     engine = make_engine(settings)
     upgrade_database(engine)
     factory = make_session_factory(engine)
+    # The web or a worker may be starting on the same fresh database: the owner is created the
+    # way they create it, in its own transaction that a concurrent creation cannot break.
+    auth_service.ensure_owner_on_start(factory, settings.password)
     with factory() as session:
-        owner = get_owner(session) or auth_service.ensure_owner_from_settings(session, settings.password)
+        owner = get_owner(session)
         if owner is None:
             raise click.ClickException(
                 "There is no owner account yet: open Lectern in a browser to set the password, "
