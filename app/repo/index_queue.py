@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -64,13 +64,19 @@ def pending_batch(session: Session, limit: int = 200) -> list[IndexPending]:
     return list(session.scalars(stmt))
 
 
+_CLEAR_PENDING = (
+    delete(IndexPending.__table__)
+    .where(IndexPending.item_id == bindparam("item"), IndexPending.queued_at == bindparam("queued"))
+)
+
+
 def clear_pending(session: Session, rows: Sequence[IndexPending]) -> None:
-    """Delete the rows that were handled, unless they were marked again meanwhile."""
-    for row in rows:
-        session.execute(
-            delete(IndexPending).where(
-                IndexPending.item_id == row.item_id, IndexPending.queued_at == row.queued_at
-            )
+    """Delete the rows that were handled, unless they were marked again meanwhile: one statement
+    run for every row (executemany). On SQLite this holds the write lock that saves wait for, and
+    500 ORM deletes one by one held it about 0.5 s in a busy worker."""
+    if rows:
+        session.connection().execute(
+            _CLEAR_PENDING, [{"item": row.item_id, "queued": row.queued_at} for row in rows]
         )
 
 

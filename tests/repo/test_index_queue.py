@@ -59,3 +59,28 @@ def test_two_transactions_marking_one_item_at_once_both_commit(db_factory):
     thread.join(timeout=30)
     assert not thread.is_alive() and not errors, errors
     assert _rows(db_factory) == {7: ("delete", 0)}
+
+
+def test_clearing_a_batch_is_one_statement_and_keeps_rows_marked_again_meanwhile(db_factory):
+    from sqlalchemy import event
+
+    with db_factory() as s:
+        index_repo.mark_for_index(s, range(1, 501))
+        s.commit()
+    with db_factory() as s:
+        rows = index_repo.pending_batch(s, limit=500)
+        assert len(rows) == 500
+        with db_factory() as other:  # item 7 changes again while the batch is being indexed
+            index_repo.mark_for_index(other, [7], op="delete")
+            other.commit()
+        statements = []
+        listener = lambda *a: statements.append(a[2])  # noqa: E731 - (conn, cursor, statement, ...)
+        engine = s.get_bind()
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            index_repo.clear_pending(s, rows)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        s.commit()
+    assert [st.split()[0] for st in statements] == ["DELETE"]
+    assert _rows(db_factory) == {7: ("delete", 0)}

@@ -36,9 +36,11 @@ from app.services.jobs import JobQueue
 
 log = logging.getLogger(__name__)
 # Entries per transaction. On SQLite a batch holds the one write lock while it inserts, and a save
-# waits for it: at 100k items a batch of 500 held it 52 ms (median; 130 at most), one of 100 11 ms
-# (18 at most), for the same 2.8-2.9 s per 10,000 entries (4.4-4.6 s on PostgreSQL either way).
-BATCH = 100
+# waits for it; the worker runs niced, so under load a batch holds it many times its CPU time (a
+# batch of 100 held it 330-530 ms in bench/run's figure 8). Measured in-process at 100k items, per
+# 10,000 entries: batches of 500 held it 52 ms (median) for 2.8 s in all, of 100 11 ms for 2.8 s,
+# of 25 3.2 ms for 3.3 s. PostgreSQL has no such lock.
+BATCH = 25
 IMPORTED_PREFIX = "lectern:import/"
 FILE_PREFIX = "lectern:file/"
 MAX_TITLE = 1000
