@@ -30,9 +30,11 @@ WORDS = ("diffusion language model score matching transformer attention reinforc
          "neural network sparse retrieval alignment preference optimization vision robotics").split()
 
 
-def make_bib(n: int, seed: int = 7, *, start: int = 0, marker: str = "") -> str:
+def make_bib(n: int, seed: int = 7, *, start: int = 0, marker: str = "", identifiers: bool = True) -> str:
     """``n`` entries numbered from ``start`` (their arXiv ids, DOIs and URLs follow the number, so
-    two files with different starts share no paper); ``marker`` ends the last entry's title."""
+    two files with different starts share no paper); ``marker`` ends the last entry's title.
+    Without ``identifiers`` the entries have none of those: nothing is fetched for them after
+    the import (with them, the worker goes on to fetch each paper's page or PDF)."""
     rnd = random.Random(seed)
     out = []
     for i in range(start, start + n):
@@ -40,7 +42,7 @@ def make_bib(n: int, seed: int = 7, *, start: int = 0, marker: str = "") -> str:
         if marker and i == start + n - 1:
             title += f" {marker}"
         authors = " and ".join(f"Author{rnd.randrange(5000)}, First{rnd.randrange(100)}" for _ in range(rnd.randint(1, 6)))
-        ident = (f"  eprint = {{{2300 + i // 99999}.{i % 99999:05d}}},\n  archivePrefix = {{arXiv}},\n" if i % 3 == 0
+        ident = "" if not identifiers else (f"  eprint = {{{2300 + i // 99999}.{i % 99999:05d}}},\n  archivePrefix = {{arXiv}},\n" if i % 3 == 0
                  else f"  doi = {{10.5555/bench.{i}}},\n" if i % 3 == 1 else f"  url = {{https://example.org/paper/{i}}},\n")
         out.append(f"@article{{key{i},\n  title = {{{title} {i}}},\n  author = {{{authors}}},\n  year = {{{2000 + i % 26}}},\n"
                    f"{ident}  keywords = {{{rnd.choice(WORDS)}, {rnd.choice(WORDS)}}},\n"

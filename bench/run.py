@@ -251,16 +251,18 @@ class Bench:
     def stand_in_pages(self) -> None:
         self.pdf20 = serve_stand_ins(self.web, self.corpus, 400)
 
-    def arxiv_paper(self) -> tuple[str, str]:
-        """A new arXiv id served by the stand-in (20-page PDF), and the made-up word in its title."""
+    def arxiv_paper(self) -> tuple[str, str, str]:
+        """A new arXiv id served by the stand-in (20-page PDF), the made-up word in its title and
+        the one at the end of its last page."""
         self.arxiv_n += 1
         n = self.arxiv_n
         arxiv_id = f"2601.{10000 + n:05d}"
         word = word_for(n)
+        page_word = "qp" + word[2:]
         title = f"Benchmark paper {word} on diffusion"
-        pdf = make_test_pdf(self.pdf20, title=title)
+        pdf = make_test_pdf([*self.pdf20[:-1], f"{self.pdf20[-1]}\n{page_word}"], title=title)
         self.web.add_arxiv_paper(arxiv_id, title, ["Ada Bench", "Bo Mark"], f"An abstract about {word}.", pdf)
-        return arxiv_id, word
+        return arxiv_id, word, page_word
 
     def build(self) -> None:
         if self.args.library:
@@ -508,7 +510,7 @@ class Bench:
     def make_busy(self, stack: Stack, n: int) -> None:
         with stack.api() as api:
             for _ in range(n):
-                arxiv_id, _ = self.arxiv_paper()
+                arxiv_id, _, _ = self.arxiv_paper()
                 api.post("/api/v1/items", json={"url": f"https://arxiv.org/abs/{arxiv_id}"}).raise_for_status()
 
     def save_bodies(self) -> Callable[[int], dict]:
@@ -552,31 +554,38 @@ class Bench:
         wait_for(drained, timeout=1800, what="the worker to finish its queue", interval=0.5)
 
     def fig_e2e(self, stack: Stack, label: str, target_s: float) -> None:
+        """Figure 5: from saving an arXiv URL until search finds the paper by the word in its
+        title, and until it finds it by the word at the end of its last page (on Meilisearch the
+        head document is indexed before the pages: MeiliBackend.upsert)."""
         runs = 5 if self.quick else 50
-        times, limits = [], []
+        times, page_times, limits = [], [], []
         pdf_url = None
         with stack.api() as api:
+            def found(word: str, item_id: int) -> bool:
+                r = api.get(f"/api/v1/search?q={word}")
+                return r.status_code == 200 and any(h["item_id"] == item_id for h in r.json()["hits"])
+
             for _ in range(runs):
-                arxiv_id, word = self.arxiv_paper()
+                arxiv_id, word, page_word = self.arxiv_paper()
                 pdf_url = self.web.url(f"/pdf/{arxiv_id}")
                 t = time.perf_counter()
                 saved = api.post("/api/v1/items", json={"url": f"https://arxiv.org/abs/{arxiv_id}"})
                 item_id = saved.raise_for_status().json()["item"]["id"]
-
-                def found(word=word, item_id=item_id) -> bool:
-                    r = api.get(f"/api/v1/search?q={word}")
-                    return r.status_code == 200 and any(h["item_id"] == item_id for h in r.json()["hits"])
-
-                wait_for(found, timeout=120, what=f"{arxiv_id} to become searchable ({label})", interval=0.02)
+                wait_for(lambda w=word, i=item_id: found(w, i), timeout=120, interval=0.02,
+                         what=f"{arxiv_id} to become searchable ({label})")
                 times.append((time.perf_counter() - t) * 1000)
+                wait_for(lambda w=page_word, i=item_id: found(w, i), timeout=120, interval=0.02,
+                         what=f"{arxiv_id}'s last page to become searchable ({label})")
+                page_times.append((time.perf_counter() - t) * 1000)
                 limits.append(ms(lambda url=pdf_url: _fetch_and_extract(url)))
-        p50, p95 = pct(times)
         lp50, lp95 = pct(limits)
-        self.report.add(Row("5", f"save arXiv URL -> searchable ({label})", p50=p50, p95=p95,
-                            limit="fetch PDF + raw get_text", limit_p50=lp50, limit_p95=lp95,
-                            target=f"p95<={target_s * 1000:.0f}", ok=p95 <= target_s * 1000,
-                            note=f"{runs} saves, one at a time, 20-page PDF, polling search every 20 ms",
-                            extra={"samples_ms_in_order": [round(x) for x in times]}))
+        for what, xs in (("title", times), ("last page", page_times)):
+            p50, p95 = pct(xs)
+            self.report.add(Row("5", f"save arXiv URL -> found by its {what} ({label})", p50=p50, p95=p95,
+                                limit="fetch PDF + raw get_text", limit_p50=lp50, limit_p95=lp95,
+                                target=f"p95<={target_s * 1000:.0f}", ok=p95 <= target_s * 1000,
+                                note=f"{runs} saves, one at a time, 20-page PDF, polling search every 20 ms",
+                                extra={"samples_ms_in_order": [round(x) for x in xs]}))
 
     def fig_extract(self) -> None:
         from app.extract.sandbox import ExtractSandbox
@@ -604,7 +613,10 @@ class Bench:
         """Upload a generated BibTeX file of ``entries`` new papers on the import page, as a
         browser does; the import job's id. The last entry's title ends with ``marker``."""
         self.bib_start = getattr(self, "bib_start", 0)
-        data = make_bib(entries, start=self.bib_start, marker=marker).encode()
+        # Entries without arXiv ids, DOIs or URLs: the worker fetches nothing for them afterwards
+        # (with them it would go on fetching 10,000 pages long after the import, from hosts this
+        # offline run cannot reach); the import and the indexing are the same.
+        data = make_bib(entries, start=self.bib_start, marker=marker, identifiers=False).encode()
         self.bib_start += entries
         with stack.browser() as client:
             page = client.get("/imports").text
@@ -635,7 +647,8 @@ class Bench:
                                            {"id": job_id}).one()
         self.report.add(Row("6", f"BibTeX import of {entries} entries -> searchable ({label})", "s", p50=seconds,
                             target="<=120 s", ok=seconds <= 120 and created == entries,
-                            note=f"uploaded on /imports, worker running; job {status}, {created} created"))
+                            note=f"uploaded on /imports, worker running; job {status}, {created} created; entries without"
+                                 " identifiers (nothing to fetch afterwards)"))
 
     def _clients(self, seconds: float, search_every: float, save_every: float) -> tuple[list, list, list]:
         """8 clients for ``seconds``: 4 search, 4 save, each starting a request at most every
