@@ -17,8 +17,7 @@ What keeps it fast (measured with bench/run and bench/meili_bench.py; see also t
 SETTINGS):
 
 - Writes: every batch of an upsert is sent before any is awaited, then all are awaited and any
-  failure raised (a save's head document goes first, on its own, so the item is found by its
-  title while its pages are indexed); ``proximityPrecision: byAttribute`` spares Meilisearch its word-pair database,
+  failure raised; ``proximityPrecision: byAttribute`` spares Meilisearch its word-pair database,
   its costliest (two words are then "close" when in the same attribute, so exact phrases are
   checked here: MeiliBackend._phrase_search).
 - A search is one request for the page of hits (limit/offset, only the short fields and the
@@ -155,7 +154,6 @@ PHRASE_CAP = 500  # items checked at most for one page of results
 PHRASE_ROUNDS = 4  # other documents of an item looked at when its best one lacks the phrase
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_DOCS = 5000
-HEADS_FIRST = 10  # an upsert of at most this many items indexes their heads first (MeiliBackend.upsert)
 LATEX = "_\\^{}$"
 
 
@@ -481,40 +479,24 @@ class MeiliBackend:
 
     def upsert(self, docs: list[SearchDocument]) -> None:
         """Send every batch, then the deletion of stale pages, and only then wait for all of them:
-        Meilisearch indexes the batches together, and every task's outcome is still checked.
-
-        A few items (a save, an edit: at most HEADS_FIRST items) go in two rounds: their head
-        documents first, awaited, then their pages. Meilisearch's time for a batch grows with
-        the words it brings (its prefix databases), so an item is found by its title, authors,
-        abstract, tags and notes before its pages are indexed: at 100k items a head alone took
-        0.2-0.6 s, a head with 20 pages 0.8-0.9 s (bench/run figure 5 and GET /batches)."""
+        Meilisearch indexes the batches together, and every task's outcome is still checked."""
         if not docs:
             return
-        heads: list[dict[str, Any]] = []
-        rest: list[dict[str, Any]] = []
+        all_docs: list[dict[str, Any]] = []
         stale: list[str] = []
         for doc in docs:
             parts = meili_documents(doc)
-            heads.append(parts[0])
-            rest.extend(parts[1:])
+            all_docs.extend(parts)
             # Chunks this version no longer has (a PDF re-extracted with fewer pages).
             stale.append(f"(item_id = {int(doc.item_id)} AND chunk >= {len(parts) - 1})")
-        if len(docs) <= HEADS_FIRST and rest:
-            self._wait(self._add(heads))
-        else:
-            rest = heads + rest
-        tasks = self._add(rest)
+        tasks = [
+            self._call(lambda b=b: self._write_index.add_documents_json(b, primary_key="id").task_uid)
+            for b in self._batches(all_docs)
+        ]
         for i in range(0, len(stale), 200):
             expr = " OR ".join(stale[i : i + 200])
             tasks.append(self._call(lambda e=expr: self._write_index.delete_documents(filter=e).task_uid))
         self._wait(tasks)
-
-    def _add(self, documents: list[dict[str, Any]]) -> list[int]:
-        """Send the documents in batches; the task of each."""
-        return [
-            self._call(lambda b=b: self._write_index.add_documents_json(b, primary_key="id").task_uid)
-            for b in self._batches(documents)
-        ]
 
     def delete(self, item_ids: list[int]) -> None:
         if not item_ids:

@@ -5,7 +5,6 @@
 - Word-pair proximity is by attribute, so exact phrases are checked in Python: words apart in the
   abstract are no phrase, the phrase on a page is found even when the abstract has both words apart.
 - Typo matches are found in the page text too (Meilisearch highlights nothing).
-- A save's head document is indexed (and awaited) before its pages; a bulk load goes in one round.
 - setup() sends no settings task when the index has them already.
 - Searches reuse a kept-alive connection and survive a server restart.
 - Highlights find the same matches however they are looked for (app.search.text.Matcher.spans).
@@ -13,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import string
 import sys
@@ -75,26 +73,6 @@ def test_beyond_count_exact_the_count_is_a_scaled_sample(backend, monkeypatch):
     monkeypatch.setattr(meili, "COUNT_EXACT", 10_000)
     exact = run(backend, "wallaby")
     assert exact.exhaustive and exact.total == 600 and exact.facets["kind"] == {"paper": 600}
-
-
-def test_a_save_indexes_its_head_first_and_waits_for_it_before_sending_its_pages(backend, monkeypatch):
-    events = []
-    add, wait = backend._write_index.add_documents_json, backend._wait
-    monkeypatch.setattr(backend._write_index, "add_documents_json",
-                        lambda body, **kw: (events.append(("add", sorted(d["id"] for d in json.loads(body)))),
-                                            add(body, **kw))[1])
-    monkeypatch.setattr(backend, "_wait", lambda uids: (events.append(("wait", len(uids))), wait(uids))[1])
-    backend.upsert([paper(1, title="Platypus anatomy", pages=["the bill of a platypus", "venomous spurs"])])
-    assert events == [("add", ["1-h"]), ("wait", 1), ("add", ["1-c0", "1-c1"]), ("wait", 2)]  # pages + stale deletion
-    assert ids(run(backend, "platypus")) == [1] and ids(run(backend, "venomous")) == [1]
-    assert run(backend, "venomous").hits[0].page == 2
-    # A bulk load (more than HEADS_FIRST items) sends everything in one round.
-    events.clear()
-    many = [paper(i, title=f"wombat {i}", pages=["a burrow"]) for i in range(2, 3 + meili.HEADS_FIRST)]
-    backend.upsert(many)
-    assert [e[0] for e in events] == ["add", "wait"]
-    assert len(events[0][1]) == 2 * len(many)
-    assert run(backend, "burrow").total == len(many)
 
 
 def test_a_phrase_is_words_in_order_not_words_in_one_attribute(backend):
