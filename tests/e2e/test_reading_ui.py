@@ -171,6 +171,8 @@ def test_reading_ui_in_chromium(live_app, browser_context):
     assert "Reply at level 3" in deepest.inner_text()
     depth = deepest.evaluate("el => { let d = 0; for (let p = el.parentElement; p; p = p.parentElement) if (p.matches('details.note')) d++; return d; }")
     assert depth == 3
+    # KaTeX renders a swapped-in note after htmx settles it: wait for it rather than race it.
+    page.locator(".notes .katex-display").first.wait_for(timeout=10_000)
     assert page.locator(".notes .katex-display").count() >= 1
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=artifact("item-with-notes.png"), full_page=False)
