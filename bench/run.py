@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
 import sqlite3
 import statistics
@@ -54,6 +53,7 @@ from bench.data import Corpus, common_tag, load_library, serve_stand_ins  # noqa
 from bench.import_bench import make_bib  # noqa: E402
 from bench.search_bench import QUERIES, start_meili  # noqa: E402
 from tests.e2e.stack import Stack, base_env, production_env  # noqa: E402
+from tests.fixtures.app import csrf_of  # noqa: E402
 from tests.fixtures.fakeweb import FakeWeb, make_test_pdf  # noqa: E402
 from tests.fixtures.services import PG_URL, port_open  # noqa: E402
 
@@ -244,6 +244,7 @@ class Bench:
         self.stacks: list[Stack] = []
         self.meili_proc = None
         self.arxiv_n = 0
+        self.bib_start = 0  # the next generated BibTeX entry's number (upload_import)
         self.idle: dict[str, float] = {}
 
     # Set-up ---------------------------------------------------------------------------------
@@ -612,16 +613,13 @@ class Bench:
     def upload_import(self, stack: Stack, entries: int, marker: str) -> int:
         """Upload a generated BibTeX file of ``entries`` new papers on the import page, as a
         browser does; the import job's id. The last entry's title ends with ``marker``."""
-        self.bib_start = getattr(self, "bib_start", 0)
         # Entries without arXiv ids, DOIs or URLs: the worker fetches nothing for them afterwards
         # (with them it would go on fetching 10,000 pages long after the import, from hosts this
         # offline run cannot reach); the import and the indexing are the same.
         data = make_bib(entries, start=self.bib_start, marker=marker, identifiers=False).encode()
         self.bib_start += entries
         with stack.browser() as client:
-            page = client.get("/imports").text
-            csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
-            r = client.post("/imports", data={"format": "bibtex", "csrf_token": csrf},
+            r = client.post("/imports", data={"format": "bibtex", "csrf_token": csrf_of(client)},
                             files={"file": ("library.bib", data, "application/x-bibtex")})
         if r.status_code != 303:
             raise SystemExit(f"the import upload answered {r.status_code}: {r.text[:300]}")
