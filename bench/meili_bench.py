@@ -13,12 +13,15 @@ query and side by side, each class of bench/search_bench.QUERIES through:
             (kept-alive connection: the floor a search through Meilisearch cannot go below);
 - client:   the same query through the official client, as bench/run's figure 2 measures its limit
             (a new connection per request);
-- backend:  MeiliBackend.search in this process (http: its time in HTTP round trips; cpu: the
-            CPU time of this thread, which a busy machine disturbs less than the wall clock);
+- backend:  MeiliBackend.search in this process, asked as the results fragment asks (count_later:
+            the hits, the count and facets left for /search/counts) (http: its time in HTTP round
+            trips; cpu: the CPU time of this thread, which a busy machine disturbs less than the
+            wall clock);
 - ref:      with --compare REF, MeiliBackend.search as app/search/meili.py and text.py were at
             REF (a git revision), interleaved with the current one on the same server: a before
             and after in one run; its answers are checked to be the current ones;
-- service:  app.services.search.search_library (the backend plus the items from the database);
+- service:  app.services.search.search_library, count_later as well (the backend plus the items
+            from the database);
 - endpoint: GET /search?q=... with HX-Request through `lectern serve --no-worker` (the results
             fragment a user waits on), unless --no-endpoint; and floor: GET /search?q= with
             HX-Request on the same process, the fragment without a search (login, session,
@@ -50,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from app.config import Settings  # noqa: E402
 from app.db import make_engine, make_session_factory  # noqa: E402
 from app.migrate import upgrade_database  # noqa: E402
+from app.search.base import SearchQuery  # noqa: E402
 from app.search.meili import MeiliBackend  # noqa: E402
 from app.search.query import parse_query  # noqa: E402
 from app.services.indexing import reindex_all  # noqa: E402
@@ -184,18 +188,23 @@ def main() -> None:
 
         def service(q: str) -> None:
             with factory() as session:
-                search_library(session, backend, q)
+                search_library(session, backend, q, count_later=True)
+
+        def later(q: str) -> SearchQuery:
+            query = parse_query(q)
+            query.count_later = True
+            return query
 
         paths: dict[str, Callable[[str], object]] = {
             "raw": raw,
             "client": raw.client,
-            "backend": lambda q: backend.search(parse_query(q)),
+            "backend": lambda q: backend.search(later(q)),
             "service": service,
         }
         differ: set[str] = set()
         if args.compare:
             before = backend_at(args.compare)(url, key, INDEX, timeout=30)
-            paths["ref"] = lambda q: before.search(parse_query(q))
+            paths["ref"] = lambda q: before.search(later(q))
             for q in {q for qs in QUERIES.values() for q in qs}:
                 for sort in ("relevance", "saved"):
                     for offset in (0, 20):

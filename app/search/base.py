@@ -69,6 +69,9 @@ class SearchQuery:
     limit: int = 20
     offset: int = 0
     with_facets: bool = True
+    # The caller will ask SearchBackend.count for the total and the facets when this page does not
+    # hold every match, so a backend whose count is a second round trip may leave it out.
+    count_later: bool = False
 
     @property
     def has_text(self) -> bool:
@@ -91,6 +94,11 @@ class SearchResults:
     facets: dict[str, dict[str, int]] = field(default_factory=dict)  # facet -> value -> count
     took_ms: float = 0.0
     exhaustive: bool = True  # False when total and facet counts are estimates (very common words)
+    more: bool = False  # items match after this page
+    # False when total and facets were left for SearchBackend.count (SearchQuery.count_later);
+    # ``matched`` is then the engine's estimate of the documents that matched, for count to use.
+    counted: bool = True
+    matched: int = 0
 
 
 @runtime_checkable
@@ -110,6 +118,10 @@ class SearchBackend(Protocol):
         """Remove items; unknown ids are ignored."""
 
     def search(self, query: SearchQuery) -> SearchResults: ...
+
+    def count(self, query: SearchQuery, matched: int | None = None) -> SearchResults:
+        """The total and facets of a query, without hits: what search() left out under
+        ``count_later``. ``matched`` is that search's SearchResults.matched, if known."""
 
     def indexed_ids(self) -> set[int]:
         """Every item id the index holds (for `lectern check`)."""

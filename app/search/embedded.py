@@ -29,6 +29,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from itertools import groupby, islice
 from operator import itemgetter
 from pathlib import Path
@@ -477,7 +478,16 @@ class EmbeddedBackend:
             except sqlite3.Error as exc:
                 raise SearchUnavailable(f"search failed: {exc}") from exc
             results.took_ms = (time.perf_counter() - started) * 1000
+            results.more = query.offset + query.limit < results.total
             return results
+
+    def count(self, query: SearchQuery, matched: int | None = None) -> SearchResults:
+        """The same search without its hits: this backend counts while it searches, whatever
+        ``count_later`` says, so its results pages come counted and this is asked only when
+        someone opens /search/counts directly."""
+        results = self.search(replace(query, limit=1, offset=0, count_later=False))
+        results.hits, results.more = [], False
+        return results
 
     def _prefix_words(self, conn: sqlite3.Connection, term: Term) -> list[str] | None:
         """The indexed words the term's last token begins, when it is a Latin prefix of

@@ -24,7 +24,9 @@ SETTINGS):
   originals of what a hit shows) and, unless every match is on that page, one for the count and
   the facets (MeiliBackend._count_items), sent before the hits are highlighted here so that
   Meilisearch counts meanwhile (the count needs the first answer's estimatedTotalHits, so the two
-  cannot go out together; /multi-search would run them one after the other anyway).
+  cannot go out together; /multi-search would run them one after the other anyway). Under
+  SearchQuery.count_later the count is left out and asked by MeiliBackend.count later: the
+  results page shows its hits first and loads the count and facets after them.
 - Meilisearch highlights and crops nothing: that would re-tokenize every returned attribute of
   every hit. Highlights, snippets and pages are computed by app.search.text, as for the embedded
   backend, from ``show_title``, ``abstract_src``, ``notes_src`` and the page text (``text_src``
@@ -45,7 +47,7 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -671,7 +673,7 @@ class MeiliBackend:
         filters = self._filter(query, text=has_text)
         params: dict[str, Any] = {
             "filter": filters,
-            "limit": limit,
+            "limit": limit + 1,  # one more says whether a next page exists
             "offset": offset,
             "attributesToRetrieve": RETRIEVE,
             "matchingStrategy": "all",
@@ -685,19 +687,25 @@ class MeiliBackend:
             params["facets"] = list(FACET_ATTRS.values())
         raw = self._search(text if has_text else "", params)
         found = raw["hits"]
+        more = len(found) > limit
+        found = found[:limit]
         matched = int(raw.get("estimatedTotalHits", len(found)))
-        exhaustive = True
+        every_match_here = offset == 0 and not more
+        exhaustive, counted = True, True
         counting = None
-        if has_text and not (offset == 0 and len(found) < limit) and matched:
-            # Meilisearch counts while the hits are highlighted here.
-            counting = self._ask_count(text, filters, matched, query.with_facets)
+        if has_text and not every_match_here and matched:
+            if query.count_later:
+                counted = False
+            else:
+                # Meilisearch counts while the hits are highlighted here.
+                counting = self._ask_count(text, filters, matched, query.with_facets)
         hits = self._hits(found, terms, phrases)
         if not has_text:
             total, exhaustive = matched, matched < MAX_TOTAL_HITS
             facets = self._facets(raw.get("facetDistribution") or {}) if query.with_facets else {}
         elif counting is not None:
             total, facets, exhaustive = self._counted(self._answer(counting[0]), counting[1], query.with_facets)
-        elif offset == 0 and len(found) < limit:  # every matching item is on this page
+        elif every_match_here:
             total = len(hits)
             facets = _count_facets(found, 1.0) if query.with_facets and hits else {}
         else:
@@ -708,6 +716,29 @@ class MeiliBackend:
             facets=facets,
             took_ms=(time.perf_counter() - started) * 1000,
             exhaustive=exhaustive,
+            more=more,
+            counted=counted,
+            matched=matched,
+        )
+
+    def count(self, query: SearchQuery, matched: int | None = None) -> SearchResults:
+        """The total and facets that search() left out under ``count_later``: one request when
+        ``matched`` (that search's estimate of matching documents) is given; otherwise (or for
+        phrases and filter-only queries, which search() always counts) the search again."""
+        started = time.perf_counter()
+        need, excluded = self._checked_phrases(query)
+        text = self._q(query, checked_here=bool(need or excluded))
+        has_text = query.has_text and bool(text.replace("-", "").strip())
+        if not has_text or need or excluded or not matched:
+            results = self.search(replace(query, limit=1, offset=0, count_later=False))
+            results.hits, results.more, results.took_ms = [], False, (time.perf_counter() - started) * 1000
+            return results
+        total, facets, exhaustive = self._count_items(
+            text, self._filter(query, text=True), matched, query.with_facets
+        )
+        return SearchResults(
+            hits=[], total=total, facets=facets, exhaustive=exhaustive,
+            took_ms=(time.perf_counter() - started) * 1000,
         )
 
     @staticmethod
@@ -846,7 +877,7 @@ class MeiliBackend:
             scale = total / max(len(kept), 1)
         facets = _count_facets([h for _, h in kept], scale) if query.with_facets else {}
         hits = self._hits([h for _, h in kept[query.offset : want]], terms, phrases)
-        return SearchResults(hits=hits, total=total, facets=facets, exhaustive=done)
+        return SearchResults(hits=hits, total=total, facets=facets, exhaustive=done, more=want < total)
 
     def _second_looks(
         self,

@@ -33,24 +33,33 @@ class SearchPage:
     took_ms: float = 0.0
     page: int = 1
     page_size: int = PAGE_SIZE
+    more: bool = False  # results follow this page
+    # False when total and facets were left for count_library (search_library's count_later);
+    # ``matched`` is then the engine's estimate that count_library is handed back.
+    counted: bool = True
+    matched: int = 0
 
     @property
     def has_next(self) -> bool:
-        return self.page * self.page_size < self.total
+        return self.more
 
 
 def search_library(
     session: Session, backend: SearchBackend, raw: str, *, sort: str = "relevance", page: int = 1,
-    page_size: int = PAGE_SIZE, full_items: bool = False,
+    page_size: int = PAGE_SIZE, full_items: bool = False, count_later: bool = False,
 ) -> SearchPage:
     """A page of results. Each row's item is an ItemRow (what a results list shows), or with
-    ``full_items`` the Item itself (list rows: long texts and the file left out)."""
+    ``full_items`` the Item itself (list rows: long texts and the file left out).
+
+    With ``count_later`` the engine may leave out the total and the facets (``counted`` False)
+    when they cost it a second round trip; count_library gives them."""
     page = max(page, 1)
     result = SearchPage(query=raw, page=page, page_size=page_size)
     if not raw.strip():
         return result
     sort = sort if sort in SORTS else "relevance"
     query = parse_query(raw, sort=sort, limit=page_size, offset=(page - 1) * page_size)  # type: ignore[arg-type]
+    query.count_later = count_later
     try:
         found = backend.search(query)
     except SearchUnavailable:
@@ -63,7 +72,25 @@ def search_library(
         items = items_repo.item_rows(session, ids)
     result.rows = [SearchRow(hit=h, item=items[h.item_id]) for h in found.hits if h.item_id in items]
     result.total, result.facets, result.took_ms = found.total, found.facets, found.took_ms
-    result.exact = found.exhaustive
+    result.exact, result.more = found.exhaustive, found.more
+    result.counted, result.matched = found.counted, found.matched
+    return result
+
+
+def count_library(backend: SearchBackend, raw: str, *, sort: str = "relevance", matched: int | None = None) -> SearchPage:
+    """The total and facets of a search, no rows: what search_library left out under
+    ``count_later``. ``matched`` is that page's SearchPage.matched (a hint: any value gives a
+    count, the right one saves the engine a search)."""
+    result = SearchPage(query=raw)
+    if not raw.strip():
+        return result
+    query = parse_query(raw, sort=sort if sort in SORTS else "relevance")  # type: ignore[arg-type]
+    try:
+        found = backend.count(query, matched)
+    except SearchUnavailable:
+        result.unavailable = True
+        return result
+    result.total, result.facets, result.took_ms, result.exact = found.total, found.facets, found.took_ms, found.exhaustive
     return result
 
 

@@ -130,6 +130,15 @@
       if (row) row.classList.add("is-selected");
     }
   });
+  // HTMX leaves error responses out; the search results and counts answer 503 with the message
+  // "search is unavailable" in the fragment, to be shown in place of the results.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const target = event.detail.target;
+    if (event.detail.xhr.status === 503 && target && (target.id === "results" || target.id === "counts")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
   document.addEventListener("DOMContentLoaded", () => {
     if (window.location.hash === "#new-note") focusNote();
   });

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,25 +41,33 @@ class LiveApp:
         return self.app.state.services  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def live_app(tmp_path: Path) -> Iterator[LiveApp]:
-    """Lectern on a real uvicorn server (embedded SQLite + search, no broker: tests apply the index
+@contextmanager
+def serve(settings) -> Iterator[LiveApp]:
+    """Lectern with these settings on a real uvicorn server (no broker: tests apply the index
     outbox with app.services.indexing.apply_pending, as the worker would)."""
     import uvicorn
 
     from app.main import create_app
     from app.services.jobs import NoJobQueue
 
-    settings = make_settings(tmp_path)
     app = create_app(settings, jobs=NoJobQueue())
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, timeout=30, what="uvicorn to start")
-    yield LiveApp(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
-    server.should_exit = True
-    thread.join(timeout=15)
+    try:
+        yield LiveApp(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def live_app(tmp_path: Path) -> Iterator[LiveApp]:
+    """Lectern on the embedded default (SQLite and its search index)."""
+    with serve(make_settings(tmp_path)) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.search.base import SearchDocument, SearchResults, SearchUnavailable
+from app.search.base import SearchDocument, SearchQuery, SearchResults, SearchUnavailable
 from app.search.meili import MeiliBackend
 from app.search.query import parse_query
 from tests.search.conftest import hand_documents
@@ -245,6 +245,45 @@ def test_pagination(corpus):
     assert first.total == second.total == both.total > 10
     assert ids(first) + ids(second) == ids(both)
     assert not set(ids(first)) & set(ids(second))
+
+
+def later(raw: str, **kw) -> SearchQuery:
+    query = parse_query(raw, **kw)
+    query.count_later = True
+    return query
+
+
+@pytest.mark.parametrize("raw", ["推理", "reinforc", "model kind:paper", "tag:ml", '"language model"'])
+def test_a_count_asked_later_equals_the_count_given_with_the_hits(corpus, raw):
+    counted = run(corpus, raw, limit=2)
+    deferred = corpus.search(later(raw, limit=2))
+    assert ids(deferred) == ids(counted) and deferred.more and counted.more
+    if isinstance(corpus, MeiliBackend) and raw in ("推理", "reinforc", "model kind:paper"):
+        assert not deferred.counted  # words, no phrase: the count is Meilisearch's second request
+    if deferred.counted:  # this backend counted as it searched
+        assert (deferred.total, deferred.facets) == (counted.total, counted.facets)
+    else:
+        assert deferred.total == 0 and deferred.facets == {} and deferred.matched > 0
+    for hint in (deferred.matched, None, 0):
+        recount = corpus.count(parse_query(raw, limit=2), hint)
+        assert recount.hits == [] and not recount.more
+        assert (recount.total, recount.facets, recount.exhaustive) == (
+            counted.total, counted.facets, counted.exhaustive)
+    # A wrong hint only changes how Meilisearch samples: an estimate, never an error.
+    assert corpus.count(parse_query(raw), 10**6).total > 0
+
+
+def test_more_says_whether_a_next_page_exists(corpus):
+    assert run(corpus, "wombat").total == 4
+    for count_later in (False, True):
+        ask = later if count_later else parse_query
+        assert corpus.search(ask("wombat", limit=3)).more
+        assert not corpus.search(ask("wombat", limit=4)).more
+        last = corpus.search(ask("wombat", limit=3, offset=3))
+        assert ids(last) and not last.more
+        # Every match on the page: counted whatever count_later says.
+        whole = corpus.search(ask("wombat", limit=4))
+        assert whole.counted and whole.total == 4 and whole.facets["kind"] == {"paper": 4}
 
 
 def test_browse_without_words_is_newest_first(corpus):

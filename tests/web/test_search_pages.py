@@ -3,6 +3,7 @@ searches, escaping, and the page when the engine is down."""
 
 from __future__ import annotations
 
+import html
 import re
 from html.parser import HTMLParser
 
@@ -142,3 +143,55 @@ def test_search_page_says_unavailable_when_the_engine_is_down(tmp_path, make_cli
     assert saved.status_code == 303
     with client.app.state.services.factory() as s:
         assert s.query(Item).count() == 1
+
+
+@pytest.fixture(params=["embedded", "meilisearch"])
+def backend_client(request, tmp_path, make_client):
+    if request.param == "embedded":
+        return login(make_client(make_settings(tmp_path)))
+    server = request.getfixturevalue("meili_server")
+    settings = make_settings(tmp_path, search_backend="meilisearch", meili_url=server.url, meili_key=server.key,
+                             meili_index=request.getfixturevalue("meili_index_name"))
+    return login(make_client(settings))
+
+
+def _many(client, n: int = 25) -> None:
+    services = client.app.state.services
+    for i in range(n):
+        save_item(services.factory, NoJobQueue(), SaveRequest(
+            url=f"https://example.org/d{i}", title=f"Diffusion study {i}", kind="paper" if i % 5 else "post",
+            tags=["ml"]))
+    apply_pending(services.factory, services.search)
+
+
+def test_results_come_before_their_count_when_the_engine_counts_separately(backend_client):
+    client = backend_client
+    _many(client)
+    fragment = client.get("/search", params={"q": "diffusion"}, headers={"HX-Request": "true"}).text
+    assert fragment.count('class="hit"') == 20 and "More results" in fragment
+    later = re.search(r'hx-get="(/search/counts\?[^"]+)"', fragment)
+    if client.app.state.services.search.name == "meilisearch":
+        # The hits alone: the count and facets are Meilisearch's second request, loaded after.
+        assert later and "25 results" not in fragment and "Counting results" in fragment
+        url = html.unescape(later.group(1))
+        assert "q=diffusion" in url and re.search(r"matched=[1-9]", url)
+        counts = client.get(url, headers={"HX-Request": "true"})
+        assert counts.status_code == 200 and counts.text.lstrip().startswith('<aside id="counts"')
+    else:
+        assert later is None  # counted as it searched
+        counts = client.get("/search/counts", params={"q": "diffusion"})
+    assert "25 results for" in counts.text
+    facets = dict((text, href) for href, text in Links(counts.text).links)
+    assert facets["paper 20"] == "/search?q=diffusion%20kind%3Apaper&sort=relevance" and "post 5" in facets
+    # Without HTMX the page comes whole; a missing or malformed hint costs a search, not an error.
+    assert "25 results for" in client.get("/search", params={"q": "diffusion"}).text
+    for hint in ("", "abc", "-3", "99999999999999"):
+        again = client.get("/search/counts", params={"q": "diffusion", "matched": hint})
+        assert again.status_code == 200 and "25 results for" in again.text
+
+
+def test_counts_say_unavailable_when_the_engine_is_down(tmp_path, make_client):
+    settings = make_settings(tmp_path, search_backend="meilisearch", meili_url="http://127.0.0.1:9", meili_key="k")
+    client = login(make_client(settings))
+    response = client.get("/search/counts", params={"q": "anything", "matched": "40"}, headers={"HX-Request": "true"})
+    assert response.status_code == 503 and "Counting is unavailable" in response.text

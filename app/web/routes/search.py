@@ -8,7 +8,13 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from app.repo import saved_searches as saved_repo
-from app.services.search import SavedSearchError, facet_links, save_search, search_library
+from app.services.search import (
+    SavedSearchError,
+    count_library,
+    facet_links,
+    save_search,
+    search_library,
+)
 from app.web.deps import CsrfProtected, CurrentUser, ServicesDep, SessionDep
 from app.web.render import is_htmx, render
 
@@ -27,7 +33,10 @@ def search_page(
     page: int = 1,
 ):
     q = q[:500]
-    result = search_library(session, services.search, q, sort=sort, page=max(1, min(page, 1000)))
+    # As the user types (HTMX), the hits come first: an engine that counts in a second round
+    # trip (Meilisearch) leaves the count and facets to /search/counts, which the fragment loads.
+    result = search_library(session, services.search, q, sort=sort, page=max(1, min(page, 1000)),
+                            count_later=is_htmx(request))
     ctx = {
         "result": result,
         "q": q,
@@ -37,6 +46,19 @@ def search_page(
     }
     status = 503 if result.unavailable else 200
     return render(request, "search/page.html", ctx, fragment="search/_results.html", status_code=status)
+
+
+@router.get("/search/counts")
+def search_counts(request: Request, user: CurrentUser, services: ServicesDep, q: str = "",
+                  sort: str = "relevance", matched: str = ""):
+    """The count and facets of a search whose results fragment came without them. ``matched``
+    is a hint from that fragment; a missing or malformed one costs the engine a search, no more."""
+    q = q[:500]
+    hint = int(matched) if matched.isdigit() and len(matched) < 10 else None
+    result = count_library(services.search, q, sort=sort, matched=hint)
+    ctx = {"result": result, "q": q, "sort": sort if sort in SORT_LABELS else "relevance",
+           "facets": facet_links(q, result.facets)}
+    return render(request, "search/_counts.html", ctx, status_code=503 if result.unavailable else 200)
 
 
 @router.get("/search/saved")
