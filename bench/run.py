@@ -248,7 +248,9 @@ class Bench:
         self.stacks: list[Stack] = []
         self.meili_proc = None
         self.arxiv_n = 0
-        self.bib_start = 0  # the next generated BibTeX entry's number (upload_import)
+        # The next generated BibTeX entry's number (upload_import): one no earlier run used, or
+        # on a reused library (--library) the import would find every entry already saved.
+        self.bib_start = time.time_ns() // 1000
         self.idle: dict[str, float] = {}
 
     # Set-up ---------------------------------------------------------------------------------
