@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,6 +90,20 @@ def tag_filter_probes(matching: int, among: int, need: int) -> bool:
     return matching * matching >= need * among
 
 
+# A probing walk passes at most this many times the items it should pass (need × among /
+# matching) before it gives up for reading all the tag's items: the estimate assumes the tag is
+# spread over the sort order, and a recent import of 22,000 untagged items made an unbounded walk
+# pass them all (100k library: 18-24 ms against 11-12 for reading the tag's 18,659 items).
+WALK_SLACK = 2
+
+
+def _tagged(tag: str):
+    """The ids of the items carrying a tag or one of its children (a/b under a)."""
+    key = tag.strip().lower()
+    tag_ids = select(Tag.id).where(or_(Tag.name_key == key, Tag.name_key.startswith(key + "/")))
+    return select(item_tags.c.item_id).where(item_tags.c.tag_id.in_(tag_ids))
+
+
 def _filtered(stmt, flt: ItemListFilter, *, tag_probe: bool = False):
     """``stmt`` narrowed to the filter's items. ``tag_probe``: test the tag per item with EXISTS
     (for a walk of the sort index, see tag_filter_probes) instead of IN over all the tag's items."""
@@ -103,9 +117,7 @@ def _filtered(stmt, flt: ItemListFilter, *, tag_probe: bool = False):
     if flt.status:
         stmt = stmt.where(Item.status == flt.status)
     if flt.tag:
-        key = flt.tag.strip().lower()
-        tag_ids = select(Tag.id).where(or_(Tag.name_key == key, Tag.name_key.startswith(key + "/")))
-        tagged = select(item_tags.c.item_id).where(item_tags.c.tag_id.in_(tag_ids))
+        tagged = _tagged(flt.tag)
         if tag_probe:
             stmt = stmt.where(tagged.where(item_tags.c.item_id == Item.id).exists())
         else:
@@ -254,7 +266,8 @@ def library_rows(
 
     With a tag filter, ``matching`` (how many items the filter matches) and ``among`` (how many
     items the walked index holds: the library's, or the trash's) choose the plan: a common tag on
-    a walked sort probes each item (tag_filter_probes); otherwise all the tag's items are read.
+    a walked sort probes each item of a bounded walk (tag_filter_probes, WALK_SLACK); otherwise,
+    or when that walk holds no full page, all the tag's items are read.
     """
     probe = (
         bool(flt.tag) and flt.sort in WALKED_SORTS and matching is not None and among is not None
@@ -262,9 +275,35 @@ def library_rows(
     )
     columns = (Item.id, Item.kind, Item.title, Item.url, Item.authors, Item.extra, Item.site, Item.saved_at,
                Item.read_state, Item.starred, Item.status, File.id, File.sha256)
-    stmt = _filtered(select(*columns).outerjoin(File, File.id == Item.file_id), flt, tag_probe=probe)
-    stmt = stmt.order_by(*SORTS.get(flt.sort, SORTS["saved_desc"])).limit(flt.limit).offset(flt.offset)
-    rows = session.execute(stmt).all()
+    rows = None
+    if probe:
+        # The walk is bounded (WALK_SLACK); when its items hold no full page, read the tag's.
+        need = flt.offset + flt.limit
+        cap = WALK_SLACK * need * among // max(matching, 1) + need  # type: ignore[operator]
+        # The walk reads the sort index alone, the tag is probed per id, and only the page's
+        # items are read.
+        walk = (
+            _filtered(select(Item.id.label("id"), Item.saved_at.label("saved_at")), replace(flt, tag=None))
+            .order_by(*SORTS[flt.sort]).limit(cap).subquery("walk")
+        )
+
+        def key(t):
+            return (t.c.saved_at.desc(), t.c.id.desc()) if flt.sort == "saved_desc" else (t.c.saved_at, t.c.id)
+
+        found = (
+            select(walk.c.id, walk.c.saved_at)
+            .where(_tagged(flt.tag).where(item_tags.c.item_id == walk.c.id).exists())  # type: ignore[arg-type]
+            .order_by(*key(walk)).limit(flt.limit).offset(flt.offset).subquery("found")
+        )
+        stmt = (select(*columns).select_from(found).join(Item, Item.id == found.c.id)
+                .outerjoin(File, File.id == Item.file_id).order_by(*key(found)))
+        rows = session.execute(stmt).all()
+        if len(rows) < flt.limit:
+            rows = None
+    if rows is None:
+        stmt = _filtered(select(*columns).outerjoin(File, File.id == Item.file_id), flt)
+        stmt = stmt.order_by(*SORTS.get(flt.sort, SORTS["saved_desc"])).limit(flt.limit).offset(flt.offset)
+        rows = session.execute(stmt).all()
     tags = _tag_rows(session, [r[0] for r in rows]) if rows else {}
     return [
         LibraryRow(item_id, kind, title, url, list(authors or []), extra or {}, site, saved_at, read_state, starred,

@@ -187,3 +187,45 @@ def test_library_rows_answer_what_list_items_does_with_either_tag_plan(db_factor
                             checked += len(got)
         event.remove(engine, "before_cursor_execute", record)
     assert checked > 200
+
+
+@pytest.mark.parametrize("spread", [True, False])
+def test_a_tag_walk_is_bounded_and_falls_back_when_the_tag_is_not_spread(db_factory, spread):
+    """A common tag walks the sort index, but only so far (WALK_SLACK times what the estimate
+    says): when its items are all old (a big untagged import since), the page comes from reading
+    the tag's items, and it is the same page."""
+    from sqlalchemy import event
+
+    base = utcnow() - timedelta(days=30)
+    with db_factory() as s:
+        ml = tags_repo.get_or_create_tags(s, ["ml"])
+        for n in range(230):
+            item = items_repo.add_item(s, _item(n, saved_at=base + timedelta(minutes=n)))
+            if (n % 7 == 0) if spread else (n < 32):  # 33 spread over time, or the 32 oldest
+                tags_repo.add_tags_to_item(s, item.id, ml)
+        s.commit()
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        engine = s.get_bind()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            for sort in ("saved_desc", "saved_asc"):
+                for offset in (0, 2):
+                    flt = ItemListFilter(tag="ml", sort=sort, limit=2, offset=offset)
+                    want = [i.id for i in items_repo.list_items(s, flt)]
+                    matching = items_repo.count_items(s, flt)
+                    assert items_repo.tag_filter_probes(matching, 230, flt.offset + flt.limit)
+                    statements.clear()
+                    got = [r.id for r in items_repo.library_rows(s, flt, matching=matching, among=230)]
+                    assert got == want and len(got) == 2
+                    walked = [st for st in statements if "walk" in st]
+                    read_all = [st for st in statements if "walk" not in st and "FROM items" in st]
+                    assert len(walked) == 1 and "EXISTS" in walked[0]
+                    # The oldest-first walk finds the old tagged items at once; newest first passes
+                    # 200 untagged ones: past the bound, so the tag's items are read instead.
+                    assert len(read_all) == (1 if not spread and sort == "saved_desc" else 0), (sort, offset)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
