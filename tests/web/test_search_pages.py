@@ -185,7 +185,7 @@ def test_results_come_before_their_count_when_the_engine_counts_separately(backe
     assert facets["paper 20"] == "/search?q=diffusion%20kind%3Apaper&sort=relevance" and "post 5" in facets
     # Without HTMX the page comes whole; a missing or malformed hint costs a search, not an error.
     assert "25 results for" in client.get("/search", params={"q": "diffusion"}).text
-    for hint in ("", "abc", "-3", "99999999999999"):
+    for hint in ("", "abc", "-3", "99999999999999", "²", "１２"):  # "²".isdigit(), yet int("²") fails
         again = client.get("/search/counts", params={"q": "diffusion", "matched": hint})
         assert again.status_code == 200 and "25 results for" in again.text
 

@@ -54,7 +54,7 @@ def search_counts(request: Request, user: CurrentUser, services: ServicesDep, q:
     """The count and facets of a search whose results fragment came without them. ``matched``
     is a hint from that fragment; a missing or malformed one costs the engine a search, no more."""
     q = q[:500]
-    hint = int(matched) if matched.isdigit() and len(matched) < 10 else None
+    hint = int(matched) if matched.isascii() and matched.isdigit() and len(matched) < 10 else None
     result = count_library(services.search, q, sort=sort, matched=hint)
     ctx = {"result": result, "q": q, "sort": sort if sort in SORT_LABELS else "relevance",
            "facets": facet_links(q, result.facets)}
