@@ -10,6 +10,7 @@ from app.repo.users import get_owner
 from app.services.auth import create_api_token
 from tests.fixtures.app import make_settings
 from tests.fixtures.fakeweb import make_test_pdf
+from tests.fixtures.sql import recorded_statements
 
 
 @pytest.fixture
@@ -82,20 +83,12 @@ def test_a_new_item_is_answered_as_it_reads_back(api):
 def test_the_token_check_is_one_query_and_a_new_save_three_more(api):
     """Every API request pays for the token check; a save on top of it looks the URL up, inserts
     the item and marks it for indexing, nothing else (no second transaction, no read back)."""
-    from sqlalchemy import event
-
-    statements: list[str] = []
-    engine = api.app.state.services.engine
-    record = lambda _c, _cur, statement, *_a: statements.append(statement.split()[0])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(api.app.state.services.engine) as statements:
         assert api.get("/api/v1/ping").status_code == 200
-        assert statements == ["SELECT"]
+        assert [st.split()[0] for st in statements] == ["SELECT"]
         statements.clear()
         assert api.post("/api/v1/items", json={"url": "https://blog.example.org/counted"}).status_code == 201
-        assert statements == ["SELECT", "SELECT", "INSERT", "INSERT"]
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+        assert [st.split()[0] for st in statements] == ["SELECT", "SELECT", "INSERT", "INSERT"]
 
 
 def test_duplicate_save_answers_200_with_the_existing_item_or_409_when_asked(api):

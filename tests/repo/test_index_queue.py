@@ -7,6 +7,7 @@ import threading
 
 from app.models import IndexPending
 from app.repo import index_queue as index_repo
+from tests.fixtures.sql import recorded_statements
 
 
 def _rows(factory) -> dict[int, tuple[str, int]]:
@@ -62,8 +63,6 @@ def test_two_transactions_marking_one_item_at_once_both_commit(db_factory):
 
 
 def test_clearing_a_batch_is_one_statement_and_keeps_rows_marked_again_meanwhile(db_factory):
-    from sqlalchemy import event
-
     with db_factory() as s:
         index_repo.mark_for_index(s, range(1, 501))
         s.commit()
@@ -73,14 +72,8 @@ def test_clearing_a_batch_is_one_statement_and_keeps_rows_marked_again_meanwhile
         with db_factory() as other:  # item 7 changes again while the batch is being indexed
             index_repo.mark_for_index(other, [7], op="delete")
             other.commit()
-        statements = []
-        listener = lambda *a: statements.append(a[2])  # noqa: E731 - (conn, cursor, statement, ...)
-        engine = s.get_bind()
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
+        with recorded_statements(s.get_bind()) as statements:
             index_repo.clear_pending(s, rows)
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
         s.commit()
     assert [st.split()[0] for st in statements] == ["DELETE"]
     assert _rows(db_factory) == {7: ("delete", 0)}

@@ -11,6 +11,7 @@ from app.models import Item, ItemStatus, utcnow
 from app.repo import items as items_repo
 from app.repo import tags as tags_repo
 from app.repo.items import ItemListFilter
+from tests.fixtures.sql import recorded_statements
 
 
 def _item(n: int, **kw) -> Item:
@@ -134,8 +135,6 @@ def test_tag_filter_probes_only_a_tag_common_enough_for_the_page_asked():
 def test_library_rows_answer_what_list_items_does_with_either_tag_plan(db_factory):
     """Probing each item for its tag (EXISTS, for a walk of the sort index) and reading all the
     tag's items (IN) find the same page as list_items, with the same fields, file and tags."""
-    from sqlalchemy import event
-
     from app.models import File
 
     base = utcnow() - timedelta(days=10)
@@ -155,37 +154,30 @@ def test_library_rows_answer_what_list_items_does_with_either_tag_plan(db_factor
             tags_repo.add_tags_to_item(s, item.id, tags_repo.get_or_create_tags(s, names))
         s.commit()
 
-        statements: list[str] = []
-
-        def record(conn, cursor, statement, *args):
-            statements.append(statement)
-
-        engine = s.get_bind()
-        event.listen(engine, "before_cursor_execute", record)
         checked = 0
-        for tag in ("ml", "zeta", "missing", None):
-            for sort in items_repo.SORTS:
-                for trashed, kind in ((False, None), (False, "paper"), (True, None)):
-                    for offset, limit in ((0, 5), (5, 5), (0, 50)):
-                        flt = ItemListFilter(tag=tag, sort=sort, trashed=trashed, kind=kind, offset=offset,
-                                             limit=limit)
-                        want = items_repo.list_items(s, flt)
-                        for probe in (False, True):
-                            statements.clear()
-                            matching, among = (10**6, 1) if probe else (1, 10**6)
-                            got = items_repo.library_rows(s, flt, matching=matching, among=among)
-                            walked = probe and tag is not None and sort in items_repo.WALKED_SORTS
-                            assert ("EXISTS" in statements[0]) == walked, statements[0]
-                            assert [r.id for r in got] == [i.id for i in want], (flt, probe)
-                            for row, item in zip(got, want, strict=True):
-                                assert (row.kind, row.title, row.url, row.authors, row.extra, row.site, row.saved_at,
-                                        row.read_state, row.starred, row.status) == (
-                                    item.kind, item.title, item.url, item.authors, item.extra, item.site,
-                                    item.saved_at, item.read_state, item.starred, item.status)
-                                assert (row.file and row.file.sha256) == (item.file and item.file.sha256)
-                                assert [(t.id, t.name) for t in row.tags] == [(t.id, t.name) for t in item.tags]
-                            checked += len(got)
-        event.remove(engine, "before_cursor_execute", record)
+        with recorded_statements(s.get_bind()) as statements:
+            for tag in ("ml", "zeta", "missing", None):
+                for sort in items_repo.SORTS:
+                    for trashed, kind in ((False, None), (False, "paper"), (True, None)):
+                        for offset, limit in ((0, 5), (5, 5), (0, 50)):
+                            flt = ItemListFilter(tag=tag, sort=sort, trashed=trashed, kind=kind, offset=offset,
+                                                 limit=limit)
+                            want = items_repo.list_items(s, flt)
+                            for probe in (False, True):
+                                statements.clear()
+                                matching, among = (10**6, 1) if probe else (1, 10**6)
+                                got = items_repo.library_rows(s, flt, matching=matching, among=among)
+                                walked = probe and tag is not None and sort in items_repo.WALKED_SORTS
+                                assert ("EXISTS" in statements[0]) == walked, statements[0]
+                                assert [r.id for r in got] == [i.id for i in want], (flt, probe)
+                                for row, item in zip(got, want, strict=True):
+                                    assert (row.kind, row.title, row.url, row.authors, row.extra, row.site, row.saved_at,
+                                            row.read_state, row.starred, row.status) == (
+                                        item.kind, item.title, item.url, item.authors, item.extra, item.site,
+                                        item.saved_at, item.read_state, item.starred, item.status)
+                                    assert (row.file and row.file.sha256) == (item.file and item.file.sha256)
+                                    assert [(t.id, t.name) for t in row.tags] == [(t.id, t.name) for t in item.tags]
+                                checked += len(got)
     assert checked > 200
 
 
@@ -194,8 +186,6 @@ def test_a_tag_walk_is_bounded_and_falls_back_when_the_tag_is_not_spread(db_fact
     """A common tag walks the sort index, but only so far (WALK_SLACK times what the estimate
     says): when its items are all old (a big untagged import since), the page comes from reading
     the tag's items, and it is the same page."""
-    from sqlalchemy import event
-
     base = utcnow() - timedelta(days=30)
     with db_factory() as s:
         ml = tags_repo.get_or_create_tags(s, ["ml"])
@@ -204,14 +194,7 @@ def test_a_tag_walk_is_bounded_and_falls_back_when_the_tag_is_not_spread(db_fact
             if (n % 7 == 0) if spread else (n < 32):  # 33 spread over time, or the 32 oldest
                 tags_repo.add_tags_to_item(s, item.id, ml)
         s.commit()
-        statements: list[str] = []
-
-        def record(conn, cursor, statement, *args):
-            statements.append(statement)
-
-        engine = s.get_bind()
-        event.listen(engine, "before_cursor_execute", record)
-        try:
+        with recorded_statements(s.get_bind()) as statements:
             for sort in ("saved_desc", "saved_asc"):
                 for offset in (0, 2):
                     flt = ItemListFilter(tag="ml", sort=sort, limit=2, offset=offset)
@@ -227,5 +210,3 @@ def test_a_tag_walk_is_bounded_and_falls_back_when_the_tag_is_not_spread(db_fact
                     # The oldest-first walk finds the old tagged items at once; newest first passes
                     # 200 untagged ones: past the bound, so the tag's items are read instead.
                     assert len(read_all) == (1 if not spread and sort == "saved_desc" else 0), (sort, offset)
-        finally:
-            event.remove(engine, "before_cursor_execute", record)

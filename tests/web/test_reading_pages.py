@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.models import IndexPending, Item, ItemStatus, Note, utcnow
 from app.repo import tags as tags_repo
+from tests.fixtures.sql import recorded_statements
 from tests.web.conftest import HTMX
 from tests.web.html import parse
 
@@ -70,22 +71,14 @@ def test_a_row_fragment_is_the_same_row_the_library_lists(ui):
 def test_library_page_runs_the_same_number_of_queries_for_10_and_50_items(ui):
     add_items(ui, 50)
     engine = ui.app.state.services.engine
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
     ui.get("/?per_page=5")  # the sidebar counts are computed once, then kept until a change
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        counts = {}
+    counts = {}
+    with recorded_statements(engine) as statements:
         for size in (10, 50):
             statements.clear()
             page = parse(ui.get(f"/?per_page={size}").text)
             counts[size] = len(statements)
             assert len(rows(page)) == size
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert counts[10] == counts[50], counts
     # The counts are kept, so what is left is the login check, the library version (read once),
     # the rows, their tags and their note counts: five statements.
