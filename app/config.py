@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     sqlite_busy_timeout: float = Field(
         15.0, description="Seconds a request waits for a locked SQLite database before answering 503."
     )
+    slow_sql_ms: float = Field(
+        0.0, ge=0,
+        description="Log (WARNING, logger lectern.sql) every SQL statement slower than this many milliseconds, "
+        "with the CPU time its thread spent in it: a statement that waited for a lock or for the CPU shows "
+        "little CPU. 0 logs nothing.",
+    )
     broker_url: str = Field(
         "", description="Celery broker; empty means kombu's SQLite transport at `<data_dir>/broker.db`."
     )

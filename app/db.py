@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +13,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+
+sql_log = logging.getLogger("lectern.sql")
 
 
 def _sqlite_configurer(busy_timeout_ms: int):
@@ -38,10 +42,40 @@ def make_engine(settings: Settings) -> Engine:
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout},
         )
         event.listen(engine, "connect", _sqlite_configurer(int(settings.sqlite_busy_timeout * 1000)))
-        return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10)
-    event.listen(engine, "checkout", _replace_if_closed_by_server)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=10)
+        event.listen(engine, "checkout", _replace_if_closed_by_server)
+    if settings.slow_sql_ms > 0:
+        log_slow_statements(engine, settings.slow_sql_ms)
     return engine
+
+
+def log_slow_statements(engine: Engine, threshold_ms: float) -> None:
+    """Log every statement of ``engine`` that takes longer than ``threshold_ms``: its wall time
+    and the CPU time of its thread meanwhile. A write that waited for SQLite's lock, or a query
+    whose thread waited for the CPU (or the GIL), shows a wall time well above its CPU time."""
+
+    def before(conn, _cursor, _statement, _params, _context, _many) -> None:
+        conn.info.setdefault("lectern_started", []).append((time.perf_counter(), time.thread_time()))
+
+    def after(conn, _cursor, statement, _params, _context, _many) -> None:
+        started = conn.info.get("lectern_started")
+        if not started:
+            return
+        wall0, cpu0 = started.pop()
+        wall = (time.perf_counter() - wall0) * 1000
+        if wall > threshold_ms:
+            cpu = (time.thread_time() - cpu0) * 1000
+            sql_log.warning("slow SQL: %.1f ms (%.1f ms CPU): %s", wall, cpu, " ".join(statement.split())[:160])
+
+    def failed(context) -> None:  # a statement that raised has no after_cursor_execute
+        started = context.connection.info.get("lectern_started") if context.connection is not None else None
+        if started:
+            started.pop()
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "handle_error", failed)
 
 
 def _replace_if_closed_by_server(dbapi_conn, _record, _proxy) -> None:

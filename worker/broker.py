@@ -16,10 +16,13 @@ from kombu.transport.sqlalchemy import Channel as SqlaChannel
 from kombu.transport.sqlalchemy import Transport as SqlaTransport
 from sqlalchemy import create_engine, event, insert
 
+from app.db import log_slow_statements
+
 ALIAS = "lectern-sqla"
+SLOW_SQL_OPTION = "lectern_slow_sql_ms"  # Settings.slow_sql_ms: the broker's statements are logged too
 KOMBU_ONLY_OPTIONS = (
     "queue_tablename", "message_tablename", "callback", "errback", "max_retries", "interval_start",
-    "interval_step", "interval_max", "retry_errors", "polling_interval",
+    "interval_step", "interval_max", "retry_errors", "polling_interval", SLOW_SQL_OPTION,
 )
 
 
@@ -45,6 +48,9 @@ class Channel(SqlaChannel):
         engine = create_engine(url, **options)
         if url.startswith("sqlite"):
             event.listen(engine, "connect", _sqlite_pragmas)
+        slow_ms = float(conninfo.transport_options.get(SLOW_SQL_OPTION) or 0)
+        if slow_ms > 0:
+            log_slow_statements(engine, slow_ms)
         return engine
 
     def _queue_id(self, queue: str) -> int | None:

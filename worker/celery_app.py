@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, make_session_factory
-from worker.broker import embedded_broker_url
+from worker.broker import SLOW_SQL_OPTION, embedded_broker_url
 from worker.broker import register as register_embedded_broker
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def make_celery(settings: Settings) -> Celery:
         register_embedded_broker()
         broker_url = embedded_broker_url(broker_url)
         transport_options["polling_interval"] = settings.broker_polling_interval
+        transport_options[SLOW_SQL_OPTION] = settings.slow_sql_ms
     else:
         transport_options["socket_connect_timeout"] = 2
         transport_options["socket_timeout"] = 5

@@ -1,9 +1,12 @@
 """The embedded broker (kombu's SQLAlchemy transport on a SQLite file): what ``Channel._put`` writes
-with one core INSERT is what kombu's own ``_get`` reads back, in order, per queue."""
+with one core INSERT is what kombu's own ``_get`` reads back, in order, per queue; its statements
+are in the slow-statement log (LECTERN_SLOW_SQL_MS)."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from kombu import Connection
 from kombu.transport.sqlalchemy import Channel as KombuChannel
 from sqlalchemy import event, func, select
 
+from tests.fixtures.app import make_settings
 from worker.broker import embedded_broker_url, register
 
 
@@ -84,3 +88,37 @@ def test_a_saved_items_task_goes_through_the_celery_app_to_the_queue(settings):
     assert [m["headers"]["task"] for m in got] == [PROCESS_ITEM, PROCESS_ITEM]
     assert [m["headers"]["argsrepr"] for m in got] == ["[41]", "[42]"]
     assert queue_rows == 1
+
+
+def test_with_slow_sql_ms_a_publish_that_waits_for_the_broker_file_is_logged(tmp_path, caplog):
+    """LECTERN_SLOW_SQL_MS covers the embedded broker's statements: the broker file is held by
+    another connection (as the worker's poll does) for 300 ms, and the publish's INSERT is logged
+    with that wait. The job still reaches the queue."""
+    from worker.celery_app import CeleryJobQueue, make_celery
+
+    settings = make_settings(tmp_path, slow_sql_ms=100)
+    settings.ensure_data_dir()
+    app = make_celery(settings)
+    jobs = CeleryJobQueue(app)
+    assert jobs.enqueue_item(1)  # creates the broker file and its queue row
+    caplog.set_level("WARNING", logger="lectern.sql")
+    assert jobs.enqueue_item(2)
+    assert not [r for r in caplog.records if r.name == "lectern.sql"]
+
+    holder = sqlite3.connect(settings.data_dir / "broker.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        assert jobs.enqueue_item(3)
+    finally:
+        release.join()
+        holder.close()
+    [line] = [r.getMessage() for r in caplog.records if r.name == "lectern.sql"]
+    assert "INSERT INTO kombu_message" in line
+    assert float(line.split()[2]) >= 250
+
+    with app.connection_for_read() as conn:
+        ch = conn.default_channel
+        got = [ch._get("celery")["headers"]["argsrepr"] for _ in range(3)]
+    assert got == ["[1]", "[2]", "[3]"]
