@@ -65,6 +65,10 @@ OUT = ROOT / "bench" / "out"
 MEILI_NICE = int(os.environ.get("LECTERN_BENCH_MEILI_NICE", "10"))
 # The count and facets a results fragment leaves to load after it (Meilisearch backend).
 COUNTS_URL = re.compile(r'hx-get="(/search/counts\?[^"]+)"')
+# The embedded stack logs its slow statements (LECTERN_SLOW_SQL_MS, app.db.log_slow_statements);
+# figure 8 says how many the web process logged while it was under load, and how long they waited.
+SLOW_SQL_MS = 5
+SLOW_SQL = re.compile(r"lectern\.sql: slow SQL: ([\d.]+) ms \(([\d.]+) ms CPU\): (\w+)")
 REDIS_BENCH_URL = os.environ.get("LECTERN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
@@ -360,7 +364,7 @@ class Bench:
 
     def start_stacks(self) -> None:
         emb_env = base_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(self.settings.data_dir),
-                           LECTERN_LOG_LEVEL="WARNING")
+                           LECTERN_LOG_LEVEL="WARNING", LECTERN_SLOW_SQL_MS=str(SLOW_SQL_MS))
         self.emb = Stack("embedded", emb_env, self.workdir)
         self.emb.start_web()
         self.stacks.append(self.emb)
@@ -730,7 +734,10 @@ class Bench:
         # The worker imports while the clients work: a BibTeX file, then arXiv papers.
         self.upload_import(self.emb, 1000 if self.quick else 10_000, word_for(800_000 + self.arxiv_n))
         self.make_busy(self.emb, 10 if self.quick else 40)
+        web_log = self.workdir / "web.log"
+        log_start = web_log.stat().st_size
         search_t, save_t, errors = self._clients(seconds, search_every=0.2, save_every=1.0)
+        slow = slow_statements(web_log, log_start)
         idle_save = max(v for k, v in self.idle.items() if k.startswith("save") and "embedded" in k)
         for what, xs, idle in (("search", search_t, self.idle.get("search embedded")), ("save", save_t, idle_save)):
             p50, p95 = pct(xs)
@@ -740,7 +747,8 @@ class Bench:
                                 note=f"{len(xs)} requests, {len(xs) / seconds:.1f}/s, errors: {len(errors)}"
                                      + (f" ({errors[:3]})" if errors else "")
                                      + "; 4 people typing (<= 1 search / 200 ms each), 4 saving 1 link/s each,"
-                                       " worker importing a BibTeX file, then arXiv papers"))
+                                       " worker importing a BibTeX file, then arXiv papers"
+                                     + ("; web SQL meanwhile: " + slow if what == "save" else "")))
         burst = 5 if self.quick else 20
         self.make_busy(self.emb, 5 if self.quick else 20)
         search_t, save_t, errors = self._clients(burst, search_every=0.0, save_every=0.0)
@@ -837,6 +845,22 @@ class Bench:
         self.web.close()
         if not self.args.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def slow_statements(log: Path, start: int) -> str:
+    """What the web log, from byte ``start`` on, says of the statements slower than SLOW_SQL_MS:
+    how many, of which writes, the longest, and how many spent under half their time on the CPU
+    (they waited: for SQLite's write lock, or for the CPU)."""
+    with log.open("rb") as f:
+        f.seek(start)
+        found = [(float(w), float(c), verb.upper()) for w, c, verb in SLOW_SQL.findall(f.read().decode(errors="replace"))]
+    if not found:
+        return f"no statement over {SLOW_SQL_MS} ms"
+    writes = [w for w, _, verb in found if verb in {"INSERT", "UPDATE", "DELETE"}]
+    waited = sum(1 for w, c, _ in found if c < w / 2)
+    return (f"{len(found)} statements over {SLOW_SQL_MS} ms (longest {max(w for w, _, _ in found):.0f} ms; "
+            f"{len(writes)} writes, longest {max(writes, default=0):.0f} ms; {waited} spent under half "
+            f"their time on the CPU)")
 
 
 def _fetch_and_extract(url: str) -> None:
