@@ -58,6 +58,7 @@ from tests.e2e.stack import Stack, base_env, production_env  # noqa: E402
 from tests.fixtures.app import csrf_of  # noqa: E402
 from tests.fixtures.fakeweb import FakeWeb, make_test_pdf  # noqa: E402
 from tests.fixtures.services import PG_URL, port_open  # noqa: E402
+from tests.fixtures.sql import slow_statements  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 # Meilisearch runs at this nice level, as docker-compose.yml gives it (and the worker) a quarter
@@ -68,7 +69,6 @@ COUNTS_URL = re.compile(r'hx-get="(/search/counts\?[^"]+)"')
 # The embedded stack logs its slow statements (LECTERN_SLOW_SQL_MS, app.db.log_slow_statements);
 # figure 8 says how many the web process logged while it was under load, and how long they waited.
 SLOW_SQL_MS = 5
-SLOW_SQL = re.compile(r"lectern\.sql: slow SQL: ([\d.]+) ms \(([\d.]+) ms CPU\): (\w+)")
 REDIS_BENCH_URL = os.environ.get("LECTERN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
@@ -737,7 +737,7 @@ class Bench:
         web_log = self.workdir / "web.log"
         log_start = web_log.stat().st_size
         search_t, save_t, errors = self._clients(seconds, search_every=0.2, save_every=1.0)
-        slow = slow_statements(web_log, log_start)
+        slow = slow_statements_since(web_log, log_start)
         idle_save = max(v for k, v in self.idle.items() if k.startswith("save") and "embedded" in k)
         for what, xs, idle in (("search", search_t, self.idle.get("search embedded")), ("save", save_t, idle_save)):
             p50, p95 = pct(xs)
@@ -847,20 +847,19 @@ class Bench:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def slow_statements(log: Path, start: int) -> str:
+def slow_statements_since(log: Path, start: int) -> str:
     """What the web log, from byte ``start`` on, says of the statements slower than SLOW_SQL_MS:
     how many, of which writes, the longest, and how many spent under half their time on the CPU
     (they waited: for SQLite's write lock, or for the CPU)."""
     with log.open("rb") as f:
         f.seek(start)
-        found = [(float(w), float(c), verb.upper()) for w, c, verb in SLOW_SQL.findall(f.read().decode(errors="replace"))]
+        found = slow_statements(f.read().decode(errors="replace"))
     if not found:
         return f"no statement over {SLOW_SQL_MS} ms"
-    writes = [w for w, _, verb in found if verb in {"INSERT", "UPDATE", "DELETE"}]
-    waited = sum(1 for w, c, _ in found if c < w / 2)
-    return (f"{len(found)} statements over {SLOW_SQL_MS} ms (longest {max(w for w, _, _ in found):.0f} ms; "
-            f"{len(writes)} writes, longest {max(writes, default=0):.0f} ms; {waited} spent under half "
-            f"their time on the CPU)")
+    writes = [s.wall_ms for s in found if s.statement.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+    return (f"{len(found)} statements over {SLOW_SQL_MS} ms (longest {max(s.wall_ms for s in found):.0f} ms; "
+            f"{len(writes)} writes, longest {max(writes, default=0):.0f} ms; "
+            f"{sum(s.waited for s in found)} spent under half their time on the CPU)")
 
 
 def _fetch_and_extract(url: str) -> None:

@@ -3,18 +3,19 @@ The slow-statement log (LECTERN_SLOW_SQL_MS) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 import time
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from app.db import make_engine
 from tests.fixtures.app import make_settings
 from tests.fixtures.services import PG_URL
+from tests.fixtures.sql import logged_slow_statements
 
 
 def _backend_pid(engine) -> int:
@@ -75,20 +76,12 @@ def test_an_autocommit_lookup_opens_no_transaction_and_does_not_leak_into_other_
 # The slow-statement log (LECTERN_SLOW_SQL_MS) ------------------------------------------------------
 
 
-def _slow_records(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "lectern.sql"]
-
-
-def _wall_and_cpu(message: str) -> tuple[float, float]:
-    m = re.match(r"slow SQL: ([\d.]+) ms \(([\d.]+) ms CPU\): ", message)
-    assert m, message
-    return float(m.group(1)), float(m.group(2))
-
-
 def test_a_write_that_waits_for_the_sqlite_lock_is_logged_with_its_wait_and_little_cpu(tmp_path, caplog):
     """Another connection holds SQLite's write lock for 300 ms: the INSERT waits for it, and the
     log says so (wall time above the threshold, CPU time far below it). Quick statements, and a
     statement that failed, leave no line and do not confuse the next one's times."""
+    with pytest.raises(ValidationError):
+        make_settings(tmp_path, slow_sql_ms=-1)
     settings = make_settings(tmp_path, slow_sql_ms=100)
     engine = make_engine(settings)
     try:
@@ -99,7 +92,7 @@ def test_a_write_that_waits_for_the_sqlite_lock_is_logged_with_its_wait_and_litt
             conn.execute(text("INSERT INTO t VALUES (1)"))
             with pytest.raises(OperationalError):
                 conn.execute(text("SELECT * FROM no_such_table"))
-        assert _slow_records(caplog) == []
+        assert logged_slow_statements(caplog) == []
 
         holder = sqlite3.connect(settings.data_dir / "lectern.db", isolation_level=None, check_same_thread=False)
         holder.execute("BEGIN IMMEDIATE")
@@ -112,10 +105,9 @@ def test_a_write_that_waits_for_the_sqlite_lock_is_logged_with_its_wait_and_litt
         finally:
             release.join()
             holder.close()
-        [line] = _slow_records(caplog)
-        assert "INSERT INTO t VALUES (3)" in line
-        wall, cpu = _wall_and_cpu(line)
-        assert wall >= 250 and cpu < wall / 4
+        [slow] = logged_slow_statements(caplog)
+        assert slow.statement == "INSERT INTO t VALUES (3)"
+        assert slow.wall_ms >= 250 and slow.cpu_ms < slow.wall_ms / 4 and slow.waited
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 3
     finally:
@@ -131,10 +123,9 @@ def test_a_slow_postgresql_statement_is_logged_and_none_is_by_default(tmp_path, 
             with engine.connect() as conn:
                 conn.execute(text("SELECT pg_sleep(0.2)"))
                 conn.execute(text("SELECT 1"))
-        [line] = _slow_records(caplog)
-        assert "SELECT pg_sleep(0.2)" in line
-        wall, cpu = _wall_and_cpu(line)
-        assert wall >= 190 and cpu < wall / 4
+        [slow] = logged_slow_statements(caplog)
+        assert slow.statement == "SELECT pg_sleep(0.2)"
+        assert slow.wall_ms >= 190 and slow.cpu_ms < slow.wall_ms / 4
     finally:
         quiet.dispose()
         traced.dispose()

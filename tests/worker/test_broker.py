@@ -15,6 +15,7 @@ from kombu.transport.sqlalchemy import Channel as KombuChannel
 from sqlalchemy import event, func, select
 
 from tests.fixtures.app import make_settings
+from tests.fixtures.sql import logged_slow_statements
 from worker.broker import embedded_broker_url, register
 
 
@@ -103,7 +104,7 @@ def test_with_slow_sql_ms_a_publish_that_waits_for_the_broker_file_is_logged(tmp
     assert jobs.enqueue_item(1)  # creates the broker file and its queue row
     caplog.set_level("WARNING", logger="lectern.sql")
     assert jobs.enqueue_item(2)
-    assert not [r for r in caplog.records if r.name == "lectern.sql"]
+    assert logged_slow_statements(caplog) == []
 
     holder = sqlite3.connect(settings.data_dir / "broker.db", isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
@@ -114,9 +115,9 @@ def test_with_slow_sql_ms_a_publish_that_waits_for_the_broker_file_is_logged(tmp
     finally:
         release.join()
         holder.close()
-    [line] = [r.getMessage() for r in caplog.records if r.name == "lectern.sql"]
-    assert "INSERT INTO kombu_message" in line
-    assert float(line.split()[2]) >= 250
+    [slow] = logged_slow_statements(caplog)
+    assert slow.statement.startswith("INSERT INTO kombu_message")
+    assert slow.wall_ms >= 250 and slow.waited
 
     with app.connection_for_read() as conn:
         ch = conn.default_channel
