@@ -251,6 +251,8 @@ class IndexStep:
         return True
 
     def run(self, job: Job, item: Item, session: Session) -> None:
+        if item.trashed_at is not None:  # deleted meanwhile: the outbox holds its removal
+            return
         index_repo.mark_for_index(session, [item.id])
         session.commit()
         if job.search is None:

@@ -137,6 +137,39 @@ def test_search_engine_down_still_ends_ready_and_keeps_the_update_pending(env, t
     assert [h.item_id for h in search.search(parse_query("quokkas")).hits] == [item_id]
 
 
+def test_item_moved_to_the_trash_while_processed_is_not_indexed(env):
+    """The user deletes the item while the worker extracts it: the job ends, and the search index
+    gets the removal the trash queued, not the item."""
+    from app.ingest.pipeline import DEFAULT_STEPS
+    from app.repo import index_queue as index_repo
+    from app.services.indexing import apply_pending
+    from app.services.library import trash_items
+
+    settings, factory, search, run, web = env
+    item_id = _save(factory, web.add("/q.pdf", make_test_pdf(PAGES), "application/pdf"))
+
+    class UserDeletesIt:
+        name, status = "user", "extracting"
+
+        def able_to_run(self, job, item) -> bool:
+            return True
+
+        def run(self, job, item, session) -> None:
+            session.commit()  # the step's read ends; the user's request writes meanwhile
+            trash_items(factory, NoJobQueue(), [item.id])
+
+    steps = [*DEFAULT_STEPS[:-1], UserDeletesIt(), DEFAULT_STEPS[-1]]
+    outcome = process_item(item_id=item_id, owner="w", settings=settings, factory=factory,
+                           http=SafeClient(settings), resolvers=default_resolvers(settings), search=search,
+                           steps=steps)
+    assert outcome.state == "ready"
+    assert search.search(parse_query("quokkas")).hits == []
+    with factory() as s:
+        assert [(r.item_id, r.op) for r in index_repo.pending_batch(s)] == [(item_id, "delete")]
+    assert apply_pending(factory, search).deleted == 1
+    assert search.search(parse_query("quokkas")).hits == []
+
+
 def test_item_deleted_while_queued_is_skipped(env):
     settings, factory, search, run, web = env
     item_id = _save(factory, web.add("/p.pdf", make_test_pdf(PAGES), "application/pdf"))
