@@ -47,7 +47,7 @@ def register_tasks(app: Celery) -> None:
 
     @app.task(name=INDEX_PENDING, acks_late=True)
     def index_pending_task() -> int:
-        run = apply_pending(ctx.factory, ctx.search)
+        run = apply_pending(ctx.factory, ctx.search, leave_jobs_sent_within=_requeue_delay(ctx.settings))
         return run.upserted + run.deleted
 
     @app.task(name=SWEEP)
@@ -70,7 +70,7 @@ def sweep(app: Celery) -> int:
     queue = CeleryJobQueue(app)
     with ctx.factory() as session:
         ids = items_repo.items_needing_a_job(
-            session, requeue_after=timedelta(seconds=ctx.settings.job_requeue_seconds)
+            session, requeue_after=_requeue_delay(ctx.settings)
         )
     sent = [i for i in ids if queue.enqueue_item(i)]
     if sent:
@@ -84,5 +84,10 @@ def sweep(app: Celery) -> int:
     for job_id in imports:  # an import whose message was lost (the broker was down at upload)
         queue.enqueue_import(job_id)
     if pending:
-        apply_pending(ctx.factory, ctx.search)
+        apply_pending(ctx.factory, ctx.search, leave_jobs_sent_within=_requeue_delay(ctx.settings))
     return len(sent)
+
+
+def _requeue_delay(settings) -> timedelta:
+    """How long a job sent to the broker counts as on its way (past it the sweeper sends it again)."""
+    return timedelta(seconds=settings.job_requeue_seconds)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from app.models import IndexPending, Item, utcnow
+from app.models import ACTIVE_STATUSES, IndexPending, Item, ItemStatus, utcnow
 
 
 def mark_for_index(session: Session, item_ids: Sequence[int], op: str = "upsert") -> None:
@@ -59,8 +60,27 @@ def mark_all_for_index(session: Session) -> int:
     return result.rowcount or 0
 
 
-def pending_batch(session: Session, limit: int = 200) -> list[IndexPending]:
+def pending_batch(
+    session: Session, limit: int = 200, *, leave_jobs_sent_within: timedelta | None = None
+) -> list[IndexPending]:
+    """The oldest pending updates. With ``leave_jobs_sent_within``, the upserts of items whose
+    processing job will index them anyway are left out: items being worked on under a live lease,
+    and queued items handed to the broker less than that long ago. Indexing those now would only
+    index an unfinished item and put a second write ahead of the job's own in the engine's queue.
+    A retry waiting for its time (``enqueued_at`` in the future), a lost job and a finished item
+    are not left out, nor is any deletion."""
     stmt = select(IndexPending).order_by(IndexPending.queued_at).limit(limit)
+    if leave_jobs_sent_within is not None:
+        now = utcnow()
+        job_will_index = exists().where(
+            Item.id == IndexPending.item_id,
+            or_(
+                Item.status.in_(list(ACTIVE_STATUSES)) & (Item.lease_until > now),
+                (Item.status == ItemStatus.queued)
+                & Item.enqueued_at.between(now - leave_jobs_sent_within, now),
+            ),
+        )
+        stmt = stmt.where(or_(IndexPending.op != "upsert", ~job_will_index))
     return list(session.scalars(stmt))
 
 

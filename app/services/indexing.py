@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,12 +57,22 @@ class IndexRun:
     error: str = ""
 
 
-def apply_pending(factory: sessionmaker[Session], backend: SearchBackend, *, batch: int = 100) -> IndexRun:
-    """Push every pending index update to the engine; rows stay pending while it is down."""
+def apply_pending(
+    factory: sessionmaker[Session],
+    backend: SearchBackend,
+    *,
+    batch: int = 100,
+    leave_jobs_sent_within: timedelta | None = None,
+) -> IndexRun:
+    """Push every pending index update to the engine; rows stay pending while it is down.
+
+    The worker's sweeper and index task pass ``leave_jobs_sent_within`` (the requeue delay): an
+    item whose processing job is under way is indexed by that job when it ends, not twice
+    (index_repo.pending_batch)."""
     run = IndexRun()
     while True:
         with factory() as session:
-            rows = index_repo.pending_batch(session, limit=batch)
+            rows = index_repo.pending_batch(session, limit=batch, leave_jobs_sent_within=leave_jobs_sent_within)
             if not rows:
                 return run
             ids = [r.item_id for r in rows]

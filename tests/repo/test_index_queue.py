@@ -77,3 +77,43 @@ def test_clearing_a_batch_is_one_statement_and_keeps_rows_marked_again_meanwhile
         s.commit()
     assert [st.split()[0] for st in statements] == ["DELETE"]
     assert _rows(db_factory) == {7: ("delete", 0)}
+
+
+def test_sweeper_batch_leaves_out_items_whose_job_will_index_them(db_factory):
+    """With leave_jobs_sent_within, an upsert waits for the item's own job while that job is under
+    way (a live lease, or sent to the broker moments ago); everything else is taken as before."""
+    from datetime import timedelta
+
+    from app.models import Item, ItemStatus, utcnow
+
+    now = utcnow()
+    states = {
+        "working": dict(status=ItemStatus.extracting, lease_owner="w", lease_until=now + timedelta(seconds=60)),
+        "just sent": dict(status=ItemStatus.queued, enqueued_at=now - timedelta(seconds=1)),
+        "deleted while working": dict(status=ItemStatus.fetching, lease_owner="w",
+                                      lease_until=now + timedelta(seconds=60)),
+        "lease expired": dict(status=ItemStatus.fetching, lease_owner="w", lease_until=now - timedelta(seconds=1)),
+        "sent long ago": dict(status=ItemStatus.queued, enqueued_at=now - timedelta(seconds=600)),
+        "never sent": dict(status=ItemStatus.queued, enqueued_at=None),
+        "retry later": dict(status=ItemStatus.queued, enqueued_at=now + timedelta(seconds=120)),
+        "ready": dict(status=ItemStatus.ready),
+        "failed": dict(status=ItemStatus.failed),
+    }
+    ids: dict[str, int] = {}
+    with db_factory() as s:
+        for n, (name, kw) in enumerate(states.items()):
+            item = Item(url=f"https://example.org/{n}", canonical_url=f"https://example.org/{n}", authors=[],
+                        extra={}, **kw)
+            s.add(item)
+            s.flush()
+            ids[name] = item.id
+        index_repo.mark_for_index(s, [i for name, i in ids.items() if name != "deleted while working"])
+        index_repo.mark_for_index(s, [ids["deleted while working"]], op="delete")
+        ids["purged"] = 10**6  # an item gone for good: apply_pending removes its entry
+        index_repo.mark_for_index(s, [ids["purged"]])
+        s.commit()
+    with db_factory() as s:
+        everything = {r.item_id for r in index_repo.pending_batch(s)}
+        swept = {r.item_id for r in index_repo.pending_batch(s, leave_jobs_sent_within=timedelta(seconds=300))}
+    assert everything == set(ids.values())
+    assert {name for name, i in ids.items() if i not in swept} == {"working", "just sent"}

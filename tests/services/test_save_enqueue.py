@@ -74,3 +74,27 @@ def test_a_retry_the_broker_refused_is_left_for_the_sweeper(db_settings, db_fact
     with db_factory() as session:
         assert session.get(Item, item_id).status == "queued"
         assert items_repo.items_needing_a_job(session, requeue_after=HOUR) == [item_id]
+
+
+def test_the_sweeper_leaves_indexing_a_sent_item_to_its_job(db_settings, db_factory, broker, redis_url):
+    """The job indexes the item when it ends; the sweeper indexing it meanwhile would index a page
+    not fetched yet and put a second write ahead of the job's in the engine's queue. Once the item
+    is no longer on its way (here: ready, its update still pending), the sweeper applies it."""
+    from app.repo import index_queue as index_repo
+    from app.search.query import parse_query
+
+    app = make_celery(db_settings.model_copy(update={"broker_url": redis_url}))
+    search = app.lectern.search
+    search.setup()
+    result = save_item(db_factory, CeleryJobQueue(app), SaveRequest(url="https://blog.example.org/q", title="Quokka habits"))
+    assert result.enqueued
+    assert sweep(app) == 0
+    assert search.search(parse_query("quokka")).hits == []
+    with db_factory() as session:
+        assert index_repo.count_pending(session) == 1
+        session.get(Item, result.item.id).status = "ready"
+        session.commit()
+    sweep(app)
+    assert [h.item_id for h in search.search(parse_query("quokka")).hits] == [result.item.id]
+    with db_factory() as session:
+        assert index_repo.count_pending(session) == 0
