@@ -32,6 +32,7 @@ from app.search.base import SearchBackend, SearchDocument  # noqa: E402
 from app.search.embedded import EmbeddedBackend  # noqa: E402
 from app.search.meili import MeiliBackend  # noqa: E402
 from app.search.query import parse_query  # noqa: E402
+from tests.fixtures.meili import INDEXING_MEMORY  # noqa: E402
 from tests.search.samples import SHARED, load_iclr  # noqa: E402
 
 MEILI_BINARY = ROOT / "node_modules" / "@gaubee" / "meilisearch-linux-amd64" / "meilisearch"
@@ -91,14 +92,18 @@ def build_documents(n: int, max_pages: int, seed: int = 7) -> list[SearchDocumen
     return docs
 
 
-def start_meili(workdir: Path, *, nice: int = 0) -> tuple[subprocess.Popen, str, str]:
+def start_meili(
+    workdir: Path, *, nice: int = 0, indexing_memory: str | None = INDEXING_MEMORY
+) -> tuple[subprocess.Popen, str, str]:
     """A Meilisearch on loopback with its data in ``workdir`` (kept there: a second start reuses
-    it), at CPU priority ``nice`` (0: as this process)."""
+    it), at CPU priority ``nice`` (0: as this process), with ``--max-indexing-memory`` as in
+    docker-compose.yml (None: Meilisearch's default)."""
     port = 7700 + random.randrange(1000, 2000)
     key = "bench-master-key-0123456789"
+    memory = ["--max-indexing-memory", indexing_memory] if indexing_memory else []
     proc = subprocess.Popen(
         [str(MEILI_BINARY), "--db-path", str(workdir / "data.ms"), "--http-addr", f"127.0.0.1:{port}",
-         "--master-key", key, "--no-analytics", "--env", "development"],
+         "--master-key", key, "--no-analytics", "--env", "development", *memory],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=(lambda: os.nice(nice)) if nice else None,
     )

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from app.config import Settings
+from tests.fixtures.meili import INDEXING_MEMORY
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -195,6 +196,12 @@ def test_meili_key_is_the_master_key(compose: dict, app_env: dict) -> None:
     assert master_key
     for service in APP_SERVICES:
         assert app_env[service]["LECTERN_MEILI_KEY"] == master_key
+
+
+def test_meilisearch_indexing_memory_is_the_one_tests_and_bench_use(compose: dict) -> None:
+    """The bench and the test server run Meilisearch as production does: bounded indexing memory,
+    without which one-item updates stall (bench/meili_memory.py)."""
+    assert compose["services"]["meilisearch"]["environment"]["MEILI_MAX_INDEXING_MEMORY"] == INDEXING_MEMORY
 
 
 def one_shot_services(compose: dict) -> set[str]:
