@@ -590,7 +590,7 @@ class Bench:
     def fig_e2e(self, stack: Stack, label: str, target_s: float) -> None:
         """Figure 5: from saving an arXiv URL until search finds the paper by the word in its
         title, and until it finds it by the word at the end of its last page (on Meilisearch the
-        head document is indexed before the pages: MeiliBackend.upsert)."""
+        head document and the pages go in one addition: MeiliBackend.upsert)."""
         runs = 5 if self.quick else 50
         times, page_times, limits = [], [], []
         pdf_url = None
