@@ -107,6 +107,8 @@ class SearchBackend(Protocol):
     # Set by setup() when it found an index laid out by another release and emptied it: every item
     # must be indexed again (app.services.indexing.prepare_search queues them).
     rebuilt: bool
+    # Items per upsert when many are written (lectern reindex, pending updates after a rebuild).
+    batch_size: int
 
     def setup(self) -> None:
         """Create the index and apply its settings; idempotent, called on every start."""

@@ -226,6 +226,7 @@ class _Plan:
 
 class EmbeddedBackend:
     name = "embedded"
+    batch_size = 200
 
     def __init__(self, path: Path, *, candidate_cap: int = 500, busy_timeout: float = 10.0, max_connections: int = 4):
         self.path = Path(path)

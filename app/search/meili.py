@@ -364,6 +364,10 @@ class _Asked:
 
 class MeiliBackend:
     name = "meilisearch"
+    # After every batch Meilisearch recomputes its prefix databases for the words the batch
+    # touched: about 0.5 s at 100k items whatever the batch's size, so bulk writes go in large
+    # batches (reindexing 10k items: 156-166 items/s in batches of 200, 182-207 in batches of 1000).
+    batch_size = 1000
 
     def __init__(
         self,

@@ -61,14 +61,15 @@ def apply_pending(
     factory: sessionmaker[Session],
     backend: SearchBackend,
     *,
-    batch: int = 100,
+    batch: int | None = None,
     leave_jobs_sent_within: timedelta | None = None,
 ) -> IndexRun:
     """Push every pending index update to the engine; rows stay pending while it is down.
 
     The worker's sweeper and index task pass ``leave_jobs_sent_within`` (the requeue delay): an
     item whose processing job is under way is indexed by that job when it ends, not twice
-    (index_repo.pending_batch)."""
+    (index_repo.pending_batch). ``batch``: items per upsert (default: the backend's batch_size)."""
+    batch = batch or backend.batch_size
     run = IndexRun()
     while True:
         with factory() as session:
@@ -117,10 +118,12 @@ def reindex_all(
     factory: sessionmaker[Session],
     backend: SearchBackend,
     *,
-    batch: int = 200,
+    batch: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Rebuild the whole index from the database: clear, then upsert every item in batches."""
+    """Rebuild the whole index from the database: clear, then upsert every item in batches
+    (``batch`` items each; default: the backend's batch_size)."""
+    batch = batch or backend.batch_size
     backend.setup()
     backend.clear()
     with factory() as session:
