@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import select
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,11 +27,26 @@ def _sqlite_configurer(busy_timeout_ms: int):
 
 def _configure_sqlite(dbapi_conn, busy_timeout_ms: int) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    _use_wal(cur, busy_timeout_ms / 1000)
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _use_wal(cur, timeout_s: float) -> None:
+    """Switch a new database to WAL (a setting the file keeps). While another connection writes to
+    a database still in rollback-journal mode (the first process to start, creating it), SQLite
+    answers "database is locked" at once, without waiting for the busy timeout: try again until it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def make_engine(settings: Settings) -> Engine:

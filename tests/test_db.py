@@ -1,5 +1,6 @@
 """The PostgreSQL pool: healthy connections are reused as they are, dead ones are replaced at checkout.
-The slow-statement log (LECTERN_SLOW_SQL_MS) on SQLite and PostgreSQL."""
+The slow-statement log (LECTERN_SLOW_SQL_MS) on SQLite and PostgreSQL. SQLite connections switch a
+new database to WAL even while another process writes to it."""
 
 from __future__ import annotations
 
@@ -74,6 +75,32 @@ def test_an_autocommit_lookup_opens_no_transaction_and_does_not_leak_into_other_
 
 
 # The slow-statement log (LECTERN_SLOW_SQL_MS) ------------------------------------------------------
+
+
+def test_a_connection_to_a_new_sqlite_database_another_process_is_writing_waits_and_switches_it_to_wal(tmp_path):
+    """As when `lectern serve` and `lectern worker` start together on a new data directory: while
+    one writes to the database, still in rollback-journal mode, SQLite refuses the other's switch
+    to WAL at once ("database is locked"), busy timeout or not. The connection tries again."""
+    settings = make_settings(tmp_path)
+    settings.ensure_data_dir()
+    path = settings.effective_database_url.removeprefix("sqlite:///")
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE first (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO first VALUES (1)")
+    release = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    release.start()
+    engine = make_engine(settings)
+    try:
+        started = time.monotonic()
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+            assert conn.execute(text("SELECT count(*) FROM first")).scalar_one() == 1
+        assert time.monotonic() - started >= 0.25  # it waited for the writer
+    finally:
+        release.join()
+        writer.close()
+        engine.dispose()
 
 
 def test_a_write_that_waits_for_the_sqlite_lock_is_logged_with_its_wait_and_little_cpu(tmp_path, caplog):
