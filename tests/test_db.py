@@ -74,9 +74,6 @@ def test_an_autocommit_lookup_opens_no_transaction_and_does_not_leak_into_other_
         engine.dispose()
 
 
-# The slow-statement log (LECTERN_SLOW_SQL_MS) ------------------------------------------------------
-
-
 def test_a_connection_to_a_new_sqlite_database_another_process_is_writing_waits_and_switches_it_to_wal(tmp_path):
     """As when `lectern serve` and `lectern worker` start together on a new data directory: while
     one writes to the database, still in rollback-journal mode, SQLite refuses the other's switch
@@ -101,6 +98,9 @@ def test_a_connection_to_a_new_sqlite_database_another_process_is_writing_waits_
         release.join()
         writer.close()
         engine.dispose()
+
+
+# The slow-statement log (LECTERN_SLOW_SQL_MS) ------------------------------------------------------
 
 
 def test_a_write_that_waits_for_the_sqlite_lock_is_logged_with_its_wait_and_little_cpu(tmp_path, caplog):

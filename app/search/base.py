@@ -107,7 +107,7 @@ class SearchBackend(Protocol):
     # Set by setup() when it found an index laid out by another release and emptied it: every item
     # must be indexed again (app.services.indexing.prepare_search queues them).
     rebuilt: bool
-    # Items per upsert when many are written (lectern reindex, pending updates after a rebuild).
+    # Items per upsert when many are written (lectern reindex, app.services.indexing.apply_pending).
     batch_size: int
 
     def setup(self) -> None:
