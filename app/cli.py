@@ -116,9 +116,12 @@ def worker(concurrency: int | None, no_beat: bool) -> None:
         "--without-heartbeat",
         f"--hostname=lectern-{os.getpid()}@%h",
     ]
-    if not no_beat:
-        argv += ["--beat", f"--schedule={os.path.join(tempfile.gettempdir(), f'lectern-beat-{os.getpid()}')}"]
-    app.worker_main(argv)
+    # Beat keeps its schedule in a shelve file (three files on some dbm backends): in a directory
+    # of its own that goes with the worker, or every worker start leaves them in /tmp.
+    with tempfile.TemporaryDirectory(prefix="lectern-beat-") as beat_dir:
+        if not no_beat:
+            argv += ["--beat", f"--schedule={os.path.join(beat_dir, 'schedule')}"]
+        app.worker_main(argv)
 
 
 @main.command()

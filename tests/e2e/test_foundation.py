@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.stack import Stack, base_env, production_env
+from tests.fixtures.app import wait_for
 from tests.fixtures.fakeweb import FakeWeb, make_test_pdf
 
 ARXIV_ID = "2502.09992"
@@ -118,6 +119,19 @@ def test_killed_worker_job_runs_again_and_ends_ready_once(stack: Stack):
         assert item["attempts"] >= 2
         listed = api.get("/api/v1/search", params={"q": "zanzibarite"}).json()
         assert [h["item_id"] for h in listed["hits"]] == [item_id]
+
+
+def test_a_stopped_worker_leaves_nothing_in_the_temporary_directory(stack: Stack, tmp_path):
+    """Beat's schedule (a shelve file) lives in a directory that goes with the worker: it used to
+    stay in /tmp, three files per worker start."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    stack.env["TMPDIR"] = str(tmp)
+    worker = stack.start_worker()
+    wait_for(lambda: list(tmp.glob("lectern-beat-*/schedule*")), timeout=60, what="beat's schedule file")
+    os.killpg(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    assert list(tmp.iterdir()) == []
 
 
 def test_bad_links_fail_with_a_clear_message_and_the_worker_keeps_serving(stack: Stack):
