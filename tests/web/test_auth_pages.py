@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from html.parser import HTMLParser
 
 import pytest
@@ -91,6 +92,16 @@ def test_security_headers_on_every_page(client):
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert "unsafe-inline" not in response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+
+
+def test_every_answer_says_in_server_timing_how_long_the_app_took(client):
+    started = time.perf_counter()
+    response = client.get("/")
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    name, _, dur = response.headers["server-timing"].partition(";dur=")
+    assert name == "app"
+    assert 0 < float(dur) <= elapsed_ms
+    assert "server-timing" in client.get("/api/v1/ping").headers
 
 
 def test_login_is_throttled_per_address_and_a_spoofed_forwarded_for_does_not_help(tmp_path, make_client):
