@@ -1,0 +1,161 @@
+"""Figure 8 (search and save under load) for two or more settings of the web process, alternated
+on one library, so a change to the web process can be judged on the ratio it moves.
+
+    .venv/bin/python bench/load_ab.py --library /tmp/lectern-bench-XXXX \\
+        --variant nice10:LECTERN_WORKER_NICE=10 --variant nice19:LECTERN_WORKER_NICE=19
+
+``--library`` is a directory a ``bench/run --keep`` run left (its ``embedded/``). Each round runs
+every variant once, in turn (the order reversed every other round), each on a fresh copy of the
+library with its own embedded stack (web + worker, the variant's environment added): first the
+idle figures as ``bench/run`` measures them (one client saving back to back with the worker
+busy, figure 1; the 200 search queries one after the other, figure 2), then the load of figure 8
+(four people typing searches, four saving a link a second, the worker importing a BibTeX file and
+then arXiv papers). Prints one row per run and the medians per variant of each figure and of the
+load/idle ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.run import SLOW_SQL_MS, Bench, ms, pct, word_for  # noqa: E402
+from tests.e2e.stack import Stack, base_env  # noqa: E402
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    name, _, rest = text.partition(":")
+    env = {}
+    for pair in filter(None, rest.split(",")):
+        key, eq, value = pair.partition("=")
+        if not eq or not key.startswith("LECTERN_"):
+            raise SystemExit(f"--variant {text!r}: expected NAME:LECTERN_X=value[,LECTERN_Y=value]")
+        env[key] = value
+    return name, env
+
+
+class LoadAB:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        library = Path(args.library)
+        self.source = library / "embedded" if (library / "embedded" / "lectern.db").exists() else library
+        if not (self.source / "lectern.db").exists():
+            raise SystemExit(f"{library} holds no lectern.db (nor embedded/lectern.db)")
+        bench_args = argparse.Namespace(quick=False, backends="embedded", library=str(library), size=None,
+                                        stack="embedded", keep=False)
+        self.bench = Bench(bench_args)
+        self.bench.stand_in_pages()
+        self.bench.build()  # copies the library once: arXiv numbering and counts
+        self.workdir = Path(tempfile.mkdtemp(prefix="lectern-load-ab-"))
+        self.rows: list[dict] = []
+
+    def run_one(self, name: str, env: dict[str, str], round_no: int) -> dict:
+        b = self.bench
+        run_dir = self.workdir / f"{round_no}-{name}"
+        data_dir = run_dir / "data"
+        shutil.copytree(self.source, data_dir, ignore=shutil.ignore_patterns("*-wal", "*-shm"))
+        stack_env = base_env(run_dir, b.web.base_url, LECTERN_DATA_DIR=str(data_dir), LECTERN_LOG_LEVEL="WARNING",
+                             LECTERN_SLOW_SQL_MS=str(SLOW_SQL_MS), **env)
+        stack = Stack(name, stack_env, run_dir)
+        b.emb = stack
+        try:
+            stack.start_web()
+            b.start_worker(stack, f"worker {name}")
+            # Idle: figure 2's queries one after the other, then figure 1 with the worker busy.
+            search_idle = []
+            with stack.browser() as client:
+                for _, q in b.queries():
+                    search_idle.append(ms(lambda q=q: client.get(f"/search?q={quote(q)}",
+                                                                 headers={"HX-Request": "true"}).raise_for_status()))
+            b.make_busy(stack, 10)
+            url_body, tweet_body = b.save_bodies()
+            save_idle = []
+            with stack.api() as api:
+                for i in range(self.args.saves):
+                    body = url_body(i) if i % 2 == 0 else tweet_body(i)
+                    save_idle.append(ms(lambda body=body: api.post("/api/v1/items", json=body).raise_for_status()))
+            # Load: as bench/run's figure 8.
+            b.upload_import(stack, self.args.entries, word_for(800_000 + b.arxiv_n))
+            b.make_busy(stack, 40)
+            search_t, save_t, errors = b._clients(self.args.seconds, search_every=0.2, save_every=1.0)
+        finally:
+            stack.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+        row = {"variant": name, "round": round_no, "errors": len(errors)}
+        for key, xs in (("search_idle", search_idle), ("save_idle", save_idle), ("search_load", search_t),
+                        ("save_load", save_t)):
+            row[key] = pct(xs)
+            row[key + "_n"] = len(xs)
+        row["search_ratio"] = row["search_load"][1] / row["search_idle"][1]
+        row["save_ratio"] = row["save_load"][1] / row["save_idle"][1]
+        return row
+
+    def run(self) -> None:
+        variants = [parse_variant(v) for v in self.args.variant]
+        for r in range(self.args.rounds):
+            order = variants if r % 2 == 0 else variants[::-1]
+            for name, env in order:
+                t = time.perf_counter()
+                row = self.run_one(name, env, r + 1)
+                self.rows.append(row)
+                print(f"round {r + 1} {name}: {fmt(row)}  ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
+        print(self.table(variants))
+
+    def table(self, variants) -> str:
+        head = (f"{'variant':<12} {'round':>5} {'search idle':>13} {'search load':>13} {'ratio':>6} "
+                f"{'save idle':>13} {'save load':>13} {'ratio':>6} {'err':>4}")
+        lines = ["p50/p95 ms; ratio = load p95 / idle p95", head, "-" * len(head)]
+        for row in self.rows:
+            lines.append(f"{row['variant']:<12} {row['round']:>5} {fmt(row)}")
+        lines.append("-" * len(head))
+        for name, _ in variants:
+            rows = [r for r in self.rows if r["variant"] == name]
+            med = {k: tuple(statistics.median(r[k][i] for r in rows) for i in (0, 1))
+                   for k in ("search_idle", "search_load", "save_idle", "save_load")}
+            med.update({k: statistics.median(r[k] for r in rows) for k in ("search_ratio", "save_ratio")})
+            med["errors"] = sum(r["errors"] for r in rows)
+            lines.append(f"{name:<12} {'med':>5} {fmt(med)}")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        self.bench.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.bench.workdir, ignore_errors=True)
+
+
+def fmt(row: dict) -> str:
+    pair = lambda p: f"{p[0]:6.1f}/{p[1]:6.1f}"  # noqa: E731
+    return (f"{pair(row['search_idle'])} {pair(row['search_load'])} {row['search_ratio']:6.2f} "
+            f"{pair(row['save_idle'])} {pair(row['save_load'])} {row['save_ratio']:6.2f} {row['errors']:>4}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--library", required=True, help="a directory a bench/run --keep run left")
+    ap.add_argument("--variant", action="append", required=True,
+                    help="NAME:LECTERN_X=value[,LECTERN_Y=value] (NAME: alone runs the defaults); two or more")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=40, help="length of the load (figure 8 uses 60)")
+    ap.add_argument("--saves", type=int, default=200, help="idle saves per run (figure 1: 400)")
+    ap.add_argument("--entries", type=int, default=10_000, help="BibTeX entries the worker imports under load")
+    args = ap.parse_args()
+    if len(args.variant) < 2:
+        ap.error("give two or more --variant")
+    ab = LoadAB(args)
+    try:
+        ab.run()
+    finally:
+        ab.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
