@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import SLOW_SQL_MS, Bench, ms, pct, word_for  # noqa: E402
+from bench.run import SLOW_SQL_MS, Bench, ms, pct  # noqa: E402
 from tests.e2e.stack import Stack, base_env  # noqa: E402
 
 
@@ -69,31 +69,23 @@ class LoadAB:
         try:
             stack.start_web()
             b.start_worker(stack, f"worker {name}")
-            # Idle: figure 2's queries one after the other, then figure 1 with the worker busy.
+            # Idle: figure 2's queries one after the other, then figure 1 (it adds a URL row and a
+            # tweet row; figure 8 divides by the larger of them, as here).
             search_idle = []
             with stack.browser() as client:
                 for _, q in b.queries():
                     search_idle.append(ms(lambda q=q: client.get(f"/search?q={quote(q)}",
                                                                  headers={"HX-Request": "true"}).raise_for_status()))
-            b.make_busy(stack, 10)
-            url_body, tweet_body = b.save_bodies()
-            save_idle = []
-            with stack.api() as api:
-                for i in range(self.args.saves):
-                    body = url_body(i) if i % 2 == 0 else tweet_body(i)
-                    save_idle.append(ms(lambda body=body: api.post("/api/v1/items", json=body).raise_for_status()))
-            # Load: as bench/run's figure 8.
-            b.upload_import(stack, self.args.entries, word_for(800_000 + b.arxiv_n))
-            b.make_busy(stack, 40)
-            search_t, save_t, errors = b._clients(self.args.seconds, search_every=0.2, save_every=1.0)
+            b.fig_save(stack, name)
+            url_row, tweet_row = b.report.rows[-2:]
+            save_idle = (max(url_row.p50, tweet_row.p50), max(url_row.p95, tweet_row.p95))
+            search_t, save_t, errors, _ = b.under_load(self.args.seconds)
         finally:
             stack.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
         row = {"variant": name, "round": round_no, "errors": len(errors)}
-        for key, xs in (("search_idle", search_idle), ("save_idle", save_idle), ("search_load", search_t),
-                        ("save_load", save_t)):
-            row[key] = pct(xs)
-            row[key + "_n"] = len(xs)
+        row.update(search_idle=pct(search_idle), save_idle=save_idle, search_load=pct(search_t),
+                   save_load=pct(save_t))
         row["search_ratio"] = row["search_load"][1] / row["search_idle"][1]
         row["save_ratio"] = row["save_load"][1] / row["save_idle"][1]
         return row
@@ -144,8 +136,6 @@ def main() -> int:
                     help="NAME:LECTERN_X=value[,LECTERN_Y=value] (NAME: alone runs the defaults); two or more")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=40, help="length of the load (figure 8 uses 60)")
-    ap.add_argument("--saves", type=int, default=200, help="idle saves per run (figure 1: 400)")
-    ap.add_argument("--entries", type=int, default=10_000, help="BibTeX entries the worker imports under load")
     args = ap.parse_args()
     if len(args.variant) < 2:
         ap.error("give two or more --variant")

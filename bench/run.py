@@ -683,10 +683,10 @@ class Bench:
                                  " identifiers (nothing to fetch afterwards)"))
 
     def _clients(self, seconds: float, search_every: float, save_every: float, *, searchers: int = 4,
-                 savers: int = 4) -> tuple[list, list, list]:
+                 savers: int = 4) -> tuple[list, list, list, dict[str, list]]:
         """``searchers`` + ``savers`` clients (8 by default) for ``seconds``, each starting a request
-        at most every ``*_every`` seconds (0: back to back). Returns (search ms, save ms, errors);
-        the time the app itself took (its Server-Timing header) goes to ``self.server_times``.
+        at most every ``*_every`` seconds (0: back to back). Returns (search ms, save ms, errors,
+        the ms the app itself took by its Server-Timing header: {"search": [...], "save": [...]}).
 
         Each client is a process of its own, as each person has a browser of their own, and out of
         step with the others (run_client). Clients started together and paced exactly send together:
@@ -712,8 +712,15 @@ class Bench:
         search_t = [x for role, xs, *_ in results if role == "search" for x in xs]
         save_t = [x for role, xs, *_ in results if role == "save" for x in xs]
         errors = [e for _, _, errs, *_ in results for e in errs]
-        self.server_times = {role: [x for r in results if r[0] == role for x in r[3]] for role in ("search", "save")}
-        return search_t, save_t, errors
+        in_app = {role: [x for r in results if r[0] == role for x in r[3]] for role in ("search", "save")}
+        return search_t, save_t, errors, in_app
+
+    def under_load(self, seconds: float) -> tuple[list, list, list, dict[str, list]]:
+        """Figure 8's load: the eight people of _clients while the worker imports a BibTeX file,
+        then arXiv papers."""
+        self.upload_import(self.emb, 1000 if self.quick else 10_000, word_for(800_000 + self.arxiv_n))
+        self.make_busy(self.emb, 10 if self.quick else 40)
+        return self._clients(seconds, search_every=0.2, save_every=1.0)
 
     def fig_load(self) -> None:
         """Figure 8. Eight people at once while the worker imports (a 10,000-entry BibTeX file,
@@ -730,21 +737,18 @@ class Bench:
         # in between. Reported beside the target, which keeps figure 1's idle figure.
         paced_seconds = 5 if self.quick else 30
         self.idle_worker(self.emb, self.engine)
-        _, paced, paced_errors = self._clients(paced_seconds, search_every=0.2, save_every=1.0, searchers=0)
+        _, paced, paced_errors, _ = self._clients(paced_seconds, search_every=0.2, save_every=1.0, searchers=0)
         paced_p50, paced_p95 = pct(paced)
         self.report.add(Row("8", f"save, the 4 savers alone ({paced_seconds} s)", p50=paced_p50, p95=paced_p95,
                             limit="idle p95 (figure 1)", limit_p95=idle_save, target="(reported)",
                             note=f"{len(paced)} requests, errors: {len(paced_errors)}; 1 link/s each, no searches,"
                                  " no import (the worker fetches what they save): the request pattern of the"
                                  " next row without its load"))
-        # The worker imports while the clients work: a BibTeX file, then arXiv papers.
-        self.upload_import(self.emb, 1000 if self.quick else 10_000, word_for(800_000 + self.arxiv_n))
-        self.make_busy(self.emb, 10 if self.quick else 40)
         web_log = self.workdir / "web.log"
         log_start = web_log.stat().st_size
-        search_t, save_t, errors = self._clients(seconds, search_every=0.2, save_every=1.0)
+        search_t, save_t, errors, in_app_t = self.under_load(seconds)
         slow = slow_statements_since(web_log, log_start)
-        in_app = {what: pct(xs)[1] for what, xs in self.server_times.items() if xs}
+        in_app = {what: pct(xs)[1] for what, xs in in_app_t.items() if xs}
         for what, xs, idle in (("search", search_t, self.idle.get("search embedded")), ("save", save_t, idle_save)):
             p50, p95 = pct(xs)
             self.report.add(Row("8", f"{what} under load (8 people, {seconds:.0f} s)", p50=p50, p95=p95,
@@ -759,7 +763,7 @@ class Bench:
                                         if what == "save" else "")))
         burst = 5 if self.quick else 20
         self.make_busy(self.emb, 5 if self.quick else 20)
-        search_t, save_t, errors = self._clients(burst, search_every=0.0, save_every=0.0)
+        search_t, save_t, errors, _ = self._clients(burst, search_every=0.0, save_every=0.0)
         for what, xs, idle in (("search", search_t, self.idle.get("search embedded")), ("save", save_t, idle_save)):
             p50, p95 = pct(xs)
             self.report.add(Row("8", f"{what}, 8 clients back to back ({burst} s)", p50=p50, p95=p95,
