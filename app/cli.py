@@ -116,12 +116,13 @@ def worker(concurrency: int | None, no_beat: bool) -> None:
         "--without-heartbeat",
         f"--hostname=lectern-{os.getpid()}@%h",
     ]
+    if no_beat:
+        app.worker_main(argv)
+        return
     # Beat keeps its schedule in a shelve file (three files on some dbm backends): in a directory
     # of its own that goes with the worker, or every worker start leaves them in /tmp.
     with tempfile.TemporaryDirectory(prefix="lectern-beat-") as beat_dir:
-        if not no_beat:
-            argv += ["--beat", f"--schedule={os.path.join(beat_dir, 'schedule')}"]
-        app.worker_main(argv)
+        app.worker_main([*argv, "--beat", f"--schedule={os.path.join(beat_dir, 'schedule')}"])
 
 
 @main.command()

@@ -54,8 +54,8 @@ class Stack:
         )
         self.token = result.stdout.strip()
 
-    def start_worker(self) -> subprocess.Popen:
-        self.worker = self._spawn("worker", log="worker.log")
+    def start_worker(self, *args: str) -> subprocess.Popen:
+        self.worker = self._spawn("worker", *args, log="worker.log")
         return self.worker
 
     def kill_worker(self) -> None:

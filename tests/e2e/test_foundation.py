@@ -132,6 +132,15 @@ def test_a_stopped_worker_leaves_nothing_in_the_temporary_directory(stack: Stack
     os.killpg(worker.pid, signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
     assert list(tmp.iterdir()) == []
+    # A worker without the schedule makes no directory for it.
+    log = stack.workdir / "worker.log"
+    start = log.stat().st_size
+    worker = stack.start_worker("--no-beat")
+    wait_for(lambda: b" ready." in log.read_bytes()[start:], timeout=60, what="the worker to be ready")
+    assert list(tmp.glob("lectern-beat-*")) == []
+    os.killpg(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    assert list(tmp.iterdir()) == []
 
 
 def test_bad_links_fail_with_a_clear_message_and_the_worker_keeps_serving(stack: Stack):
