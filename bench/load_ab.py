@@ -27,8 +27,9 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.data import stack_env  # noqa: E402
 from bench.run import SLOW_SQL_MS, Bench, ms, pct  # noqa: E402
-from tests.e2e.stack import Stack, base_env  # noqa: E402
+from tests.e2e.stack import Stack  # noqa: E402
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
@@ -62,9 +63,9 @@ class LoadAB:
         run_dir = self.workdir / f"{round_no}-{name}"
         data_dir = run_dir / "data"
         shutil.copytree(self.source, data_dir, ignore=shutil.ignore_patterns("*-wal", "*-shm"))
-        stack_env = base_env(run_dir, b.web.base_url, LECTERN_DATA_DIR=str(data_dir), LECTERN_LOG_LEVEL="WARNING",
-                             LECTERN_SLOW_SQL_MS=str(SLOW_SQL_MS), **env)
-        stack = Stack(name, stack_env, run_dir)
+        run_env = stack_env(run_dir, b.web.base_url, LECTERN_DATA_DIR=str(data_dir), LECTERN_LOG_LEVEL="WARNING",
+                            LECTERN_SLOW_SQL_MS=str(SLOW_SQL_MS), **env)
+        stack = Stack(name, run_env, run_dir)
         b.emb = stack
         try:
             stack.start_web()

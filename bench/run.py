@@ -52,10 +52,10 @@ from app.search.meili import MeiliBackend  # noqa: E402
 from app.search.query import parse_query  # noqa: E402
 from app.search.text import terms_of  # noqa: E402
 from app.services.indexing import reindex_all  # noqa: E402
-from bench.data import Corpus, common_tag, load_library, serve_stand_ins  # noqa: E402
+from bench.data import Corpus, common_tag, load_library, serve_stand_ins, stack_env  # noqa: E402
 from bench.import_bench import make_bib  # noqa: E402
 from bench.search_bench import QUERIES, start_meili  # noqa: E402
-from tests.e2e.stack import Stack, base_env, production_env  # noqa: E402
+from tests.e2e.stack import Stack, production_env  # noqa: E402
 from tests.fixtures.app import TEST_PASSWORD, csrf_of  # noqa: E402
 from tests.fixtures.fakeweb import FakeWeb, make_test_pdf  # noqa: E402
 from tests.fixtures.services import PG_URL, port_open  # noqa: E402
@@ -364,7 +364,7 @@ class Bench:
         return {"Authorization": f"Bearer {self.meili_key}"}
 
     def start_stacks(self) -> None:
-        emb_env = base_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(self.settings.data_dir),
+        emb_env = stack_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(self.settings.data_dir),
                            LECTERN_LOG_LEVEL="WARNING", LECTERN_SLOW_SQL_MS=str(SLOW_SQL_MS))
         self.emb = Stack("embedded", emb_env, self.workdir)
         self.emb.start_web()
@@ -809,7 +809,7 @@ class Bench:
             t = time.perf_counter()
             load_library(engine, self.corpus, self.meili_size)  # same ids as the Meilisearch index
             print(f"production: library loaded into PostgreSQL in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-            env = base_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(settings.data_dir),
+            env = stack_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(settings.data_dir),
                            LECTERN_LOG_LEVEL="WARNING",
                            **production_env(url, REDIS_BENCH_URL, self.meili_url, self.meili_key))
             env["LECTERN_MEILI_INDEX"] = self.meili_index

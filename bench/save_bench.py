@@ -36,9 +36,9 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import make_engine  # noqa: E402
 from app.migrate import upgrade_database  # noqa: E402
-from bench.data import Corpus, load_library, serve_stand_ins  # noqa: E402
+from bench.data import Corpus, load_library, serve_stand_ins, stack_env  # noqa: E402
 from bench.search_bench import start_meili  # noqa: E402
-from tests.e2e.stack import Stack, base_env, flush_redis_db, production_env  # noqa: E402
+from tests.e2e.stack import Stack, flush_redis_db, production_env  # noqa: E402
 from tests.fixtures.fakeweb import FakeWeb, make_test_pdf  # noqa: E402
 from tests.fixtures.services import PG_URL, port_open  # noqa: E402
 
@@ -89,7 +89,7 @@ class SaveBench:
     # Stacks ---------------------------------------------------------------------------------
 
     def env(self, data_dir: Path, **extra: str) -> dict[str, str]:
-        return base_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(data_dir),
+        return stack_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(data_dir),
                         LECTERN_LOG_LEVEL="WARNING", **extra)
 
     def embedded(self) -> dict[str, tuple[float, float]]:
