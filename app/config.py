@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     sqlite_busy_timeout: float = Field(
         15.0, description="Seconds a request waits for a locked SQLite database before answering 503."
     )
+    sqlite_web_checkpoint_pages: int = Field(
+        10000, ge=0,
+        description="Pages (4 KB) the SQLite write-ahead log may hold before a commit of the web process copies "
+        "them into the database (a checkpoint); the worker's commits do it at SQLite's default of 1000 pages, so a "
+        "save seldom waits for one. 0: the web process never does.",
+    )
     slow_sql_ms: float = Field(
         0.0, ge=0,
         description="Log (WARNING, logger lectern.sql) every SQL statement slower than this many milliseconds, "

@@ -18,19 +18,21 @@ from app.config import Settings
 sql_log = logging.getLogger("lectern.sql")
 
 
-def _sqlite_configurer(busy_timeout_ms: int):
+def _sqlite_configurer(busy_timeout_ms: int, checkpoint_pages: int | None):
     def configure(dbapi_conn, _record) -> None:
-        _configure_sqlite(dbapi_conn, busy_timeout_ms)
+        _configure_sqlite(dbapi_conn, busy_timeout_ms, checkpoint_pages)
 
     return configure
 
 
-def _configure_sqlite(dbapi_conn, busy_timeout_ms: int) -> None:
+def _configure_sqlite(dbapi_conn, busy_timeout_ms: int, checkpoint_pages: int | None = None) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     _use_wal(cur, busy_timeout_ms / 1000)
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    if checkpoint_pages is not None:
+        cur.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
     cur.close()
 
 
@@ -49,7 +51,12 @@ def _use_wal(cur, timeout_s: float) -> None:
             time.sleep(0.01)
 
 
-def make_engine(settings: Settings) -> Engine:
+def make_engine(settings: Settings, *, checkpoint_pages: int | None = None) -> Engine:
+    """The engine of ``settings``' database. ``checkpoint_pages`` (SQLite): the write-ahead log's
+    size in pages at which a commit of this engine copies it into the database, a checkpoint
+    (SQLite's own default, 1000, when None). The web process passes a larger one: a save whose
+    commit ran the checkpoint took 4-7 ms (1-2 ms of it CPU) instead of under 0.5 ms (at 100k
+    items, the worker busy); the worker's commits, at 1000 pages, do it instead."""
     url = settings.effective_database_url
     if url.startswith("sqlite"):
         settings.ensure_data_dir()
@@ -57,7 +64,8 @@ def make_engine(settings: Settings) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout},
         )
-        event.listen(engine, "connect", _sqlite_configurer(int(settings.sqlite_busy_timeout * 1000)))
+        event.listen(engine, "connect",
+                     _sqlite_configurer(int(settings.sqlite_busy_timeout * 1000), checkpoint_pages))
     else:
         engine = create_engine(url, pool_size=10, max_overflow=10)
         event.listen(engine, "checkout", _replace_if_closed_by_server)

@@ -28,7 +28,7 @@ class Services:
 
     def __init__(self, settings: Settings, jobs: JobQueue | None = None) -> None:
         self.settings = settings
-        self.engine: Engine = make_engine(settings)
+        self.engine: Engine = make_engine(settings, checkpoint_pages=settings.sqlite_web_checkpoint_pages)
         self.factory: sessionmaker[Session] = make_session_factory(self.engine)
         self.autocommit_factory: sessionmaker[Session] = make_autocommit_session_factory(self.engine)
         self._jobs = jobs

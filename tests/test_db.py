@@ -156,3 +156,37 @@ def test_a_slow_postgresql_statement_is_logged_and_none_is_by_default(tmp_path, 
     finally:
         quiet.dispose()
         traced.dispose()
+
+
+def _wal_pages_after_writes(engine, settings, commits: int = 30) -> int:
+    """Commit ``commits`` transactions of about 100 pages each; the write-ahead log's size in pages."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, data BLOB)"))
+    for _ in range(commits):
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO blobs (data) VALUES (randomblob(400000))"))
+    wal = settings.data_dir / "lectern.db-wal"
+    return wal.stat().st_size // 4096
+
+
+def test_the_web_process_leaves_sqlite_checkpoints_to_the_worker(tmp_path):
+    """The web's engine (Services) lets the write-ahead log grow to LECTERN_SQLITE_WEB_CHECKPOINT_PAGES
+    before a commit of its own copies it into the database; the worker's engine keeps SQLite's
+    1000 pages, so its commits checkpoint and the log starts over."""
+    from app.main import Services
+
+    web_settings = make_settings(tmp_path / "web")
+    services = Services(web_settings)
+    worker_settings = make_settings(tmp_path / "worker")
+    worker = make_engine(worker_settings)
+    try:
+        with services.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 10_000
+        with worker.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
+        # ~3000 pages written: the web's log holds them all, the worker's was checkpointed and reused.
+        assert _wal_pages_after_writes(services.engine, web_settings) > 2500
+        assert _wal_pages_after_writes(worker, worker_settings) < 1500
+    finally:
+        services.engine.dispose()
+        worker.dispose()
