@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import click
 
@@ -120,9 +122,37 @@ def worker(concurrency: int | None, no_beat: bool) -> None:
         app.worker_main(argv)
         return
     # Beat keeps its schedule in a shelve file (three files on some dbm backends): in a directory
-    # of its own that goes with the worker, or every worker start leaves them in /tmp.
-    with tempfile.TemporaryDirectory(prefix="lectern-beat-") as beat_dir:
+    # of its own that goes with the worker, or every worker start leaves them in /tmp. Its name
+    # holds the worker's pid, so that a worker killed before it could remove it is cleaned up after.
+    remove_abandoned_beat_dirs(Path(tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=f"{BEAT_DIR_PREFIX}{os.getpid()}-") as beat_dir:
         app.worker_main([*argv, "--beat", f"--schedule={os.path.join(beat_dir, 'schedule')}"])
+
+
+BEAT_DIR_PREFIX = "lectern-beat-"
+
+
+def remove_abandoned_beat_dirs(tmp: Path) -> list[Path]:
+    """Remove the beat directories (``lectern-beat-<pid>-*``) of workers that are gone: one killed
+    with SIGKILL (or by the OOM killer) had no chance to. Returns what was removed."""
+    removed = []
+    for path in tmp.glob(f"{BEAT_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(BEAT_DIR_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or _process_exists(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @main.command()

@@ -1,9 +1,13 @@
 """The ``lectern`` command line, run through click's runner on a fresh data directory."""
 
+import os
+import subprocess
+import sys
+
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from app.cli import main
+from app.cli import main, remove_abandoned_beat_dirs
 from app.services.auth import verify_password
 
 
@@ -38,3 +42,17 @@ def test_token_create_without_an_owner_or_a_password_says_how_to_make_one(tmp_pa
     assert result.exit_code != 0
     assert "There is no owner account yet" in result.output
     assert _users(tmp_path) == []
+
+
+def test_a_new_worker_removes_the_beat_directories_of_workers_that_are_gone(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    dead = tmp_path / f"lectern-beat-{dead_pid}-k2j_x9"
+    alive = tmp_path / f"lectern-beat-{os.getpid()}-a8b_c1"
+    older = tmp_path / "lectern-beat-q7w3e1rt"  # named before the pid was in the name: left alone
+    other = tmp_path / "unrelated-123-abc"
+    for d in (dead, alive, older, other):
+        d.mkdir()
+        (d / "schedule.dat").write_text("x")
+    assert remove_abandoned_beat_dirs(tmp_path) == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, older.name, other.name])

@@ -123,7 +123,8 @@ def test_killed_worker_job_runs_again_and_ends_ready_once(stack: Stack):
 
 def test_a_stopped_worker_leaves_nothing_in_the_temporary_directory(stack: Stack, tmp_path):
     """Beat's schedule (a shelve file) lives in a directory that goes with the worker: it used to
-    stay in /tmp, three files per worker start."""
+    stay in /tmp, three files per worker start. A worker without beat makes none; the directory of
+    a worker killed outright is removed by the next worker."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     stack.env["TMPDIR"] = str(tmp)
@@ -141,6 +142,18 @@ def test_a_stopped_worker_leaves_nothing_in_the_temporary_directory(stack: Stack
     os.killpg(worker.pid, signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
     assert list(tmp.iterdir()) == []
+    # A worker killed outright leaves its directory; the next worker removes it.
+    worker = stack.start_worker()
+    wait_for(lambda: list(tmp.glob("lectern-beat-*/schedule*")), timeout=60, what="beat's schedule file")
+    stack.kill_worker()
+    abandoned = list(tmp.glob("lectern-beat-*"))
+    assert len(abandoned) == 1
+    worker = stack.start_worker()
+    wait_for(lambda: list(tmp.glob("lectern-beat-*/schedule*")) and not abandoned[0].exists(), timeout=60,
+             what="a new schedule file, and the killed worker's directory gone")
+    os.killpg(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    assert list(tmp.glob("lectern-beat-*")) == []
 
 
 def test_bad_links_fail_with_a_clear_message_and_the_worker_keeps_serving(stack: Stack):
