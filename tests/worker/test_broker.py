@@ -1,13 +1,15 @@
 """The embedded broker (kombu's SQLAlchemy transport on a SQLite file): what ``Channel._put`` writes
 with one core INSERT is what kombu's own ``_get`` reads back, in order, per queue; its statements
-are in the slow-statement log (LECTERN_SLOW_SQL_MS)."""
+are in the slow-statement log (LECTERN_SLOW_SQL_MS); polling an empty queue takes no write lock."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
+from queue import Empty
 
 import pytest
 from kombu import Connection
@@ -123,3 +125,27 @@ def test_with_slow_sql_ms_a_publish_that_waits_for_the_broker_file_is_logged(tmp
         ch = conn.default_channel
         got = [ch._get("celery")["headers"]["argsrepr"] for _ in range(3)]
     assert got == ["[1]", "[2]", "[3]"]
+
+
+def test_polling_an_empty_queue_does_not_wait_for_the_write_lock(channel, tmp_path):
+    """The worker polls every queue several times a second; kombu's own _get took SQLite's write
+    lock each time, so a save publishing meanwhile waited for it. Here another connection holds the
+    lock for 2 s: a poll of the empty queue answers at once, and a message put after it is claimed."""
+    channel._put("a", {"body": "first"})
+    assert channel._get("a") == {"body": "first"}  # the queue row exists; the queue is empty
+    holder = sqlite3.connect(tmp_path / "broker.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(2.0, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        t = time.perf_counter()
+        with pytest.raises(Empty):
+            channel._get("a")
+        assert time.perf_counter() - t < 1.0
+    finally:
+        release.join()
+        holder.close()
+    channel._put("a", {"body": "second"})
+    assert channel._get("a") == {"body": "second"}
+    with pytest.raises(Empty):
+        channel._get("a")
