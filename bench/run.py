@@ -365,7 +365,7 @@ class Bench:
 
     def start_stacks(self) -> None:
         emb_env = stack_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(self.settings.data_dir),
-                           LECTERN_LOG_LEVEL="WARNING", LECTERN_SLOW_SQL_MS=str(SLOW_SQL_MS))
+                            LECTERN_LOG_LEVEL="WARNING", LECTERN_SLOW_SQL_MS=str(SLOW_SQL_MS))
         self.emb = Stack("embedded", emb_env, self.workdir)
         self.emb.start_web()
         self.stacks.append(self.emb)
@@ -810,8 +810,8 @@ class Bench:
             load_library(engine, self.corpus, self.meili_size)  # same ids as the Meilisearch index
             print(f"production: library loaded into PostgreSQL in {time.perf_counter() - t:.1f} s", file=sys.stderr)
             env = stack_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(settings.data_dir),
-                           LECTERN_LOG_LEVEL="WARNING",
-                           **production_env(url, REDIS_BENCH_URL, self.meili_url, self.meili_key))
+                            LECTERN_LOG_LEVEL="WARNING",
+                            **production_env(url, REDIS_BENCH_URL, self.meili_url, self.meili_key))
             env["LECTERN_MEILI_INDEX"] = self.meili_index
             stack = Stack("production", env, self.workdir)
             stack.start_web()

@@ -90,7 +90,7 @@ class SaveBench:
 
     def env(self, data_dir: Path, **extra: str) -> dict[str, str]:
         return stack_env(self.workdir, self.web.base_url, LECTERN_DATA_DIR=str(data_dir),
-                        LECTERN_LOG_LEVEL="WARNING", **extra)
+                         LECTERN_LOG_LEVEL="WARNING", **extra)
 
     def embedded(self) -> dict[str, tuple[float, float]]:
         data_dir = self.workdir / "embedded"

@@ -187,6 +187,13 @@ def test_the_web_process_leaves_sqlite_checkpoints_to_the_worker(tmp_path):
         # ~3000 pages written: the web's log holds them all, the worker's was checkpointed and reused.
         assert _wal_pages_after_writes(services.engine, web_settings) > 2500
         assert _wal_pages_after_writes(worker, worker_settings) < 1500
+        # The setting reaches the web's connections: 0, the web never checkpoints.
+        never = Services(make_settings(tmp_path / "never", sqlite_web_checkpoint_pages=0))
+        try:
+            with never.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+        finally:
+            never.engine.dispose()
     finally:
         services.engine.dispose()
         worker.dispose()
