@@ -3,6 +3,10 @@ on one library, so a change to the web process can be judged on the ratio it mov
 
     .venv/bin/python bench/load_ab.py --library /tmp/lectern-bench-XXXX \\
         --variant nice10:LECTERN_WORKER_NICE=10 --variant nice19:LECTERN_WORKER_NICE=19
+    # two versions of the code: PYTHONPATH names the checkout the web and the worker run
+    git worktree add /tmp/lectern-old HEAD~1
+    .venv/bin/python bench/load_ab.py --library /tmp/lectern-bench-XXXX \
+        --variant old:PYTHONPATH=/tmp/lectern-old --variant new:PYTHONPATH=$PWD
 
 ``--library`` is a directory a ``bench/run --keep`` run left (its ``embedded/``). Each round runs
 every variant once, in turn (the order reversed every other round), each on a fresh copy of the
@@ -37,8 +41,9 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     env = {}
     for pair in filter(None, rest.split(",")):
         key, eq, value = pair.partition("=")
-        if not eq or not key.startswith("LECTERN_"):
-            raise SystemExit(f"--variant {text!r}: expected NAME:LECTERN_X=value[,LECTERN_Y=value]")
+        if not eq or not (key.startswith("LECTERN_") or key == "PYTHONPATH"):
+            raise SystemExit(f"--variant {text!r}: expected NAME:LECTERN_X=value[,LECTERN_Y=value]"
+                             " (or PYTHONPATH=<a checkout>)")
         env[key] = value
     return name, env
 
@@ -134,7 +139,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--library", required=True, help="a directory a bench/run --keep run left")
     ap.add_argument("--variant", action="append", required=True,
-                    help="NAME:LECTERN_X=value[,LECTERN_Y=value] (NAME: alone runs the defaults); two or more")
+                    help="NAME:LECTERN_X=value[,LECTERN_Y=value] (NAME: alone runs the defaults; "
+                         "PYTHONPATH=<dir>: the code of that checkout); two or more")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=40, help="length of the load (figure 8 uses 60)")
     args = ap.parse_args()
