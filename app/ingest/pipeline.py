@@ -273,7 +273,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
 
 
 def run_steps(job: Job, steps: Sequence[Step] = DEFAULT_STEPS) -> None:
-    """Run the steps in order; each step's status is reported before it runs."""
+    """Run the steps in order; each step's status is reported (committed) before it runs."""
     for step in steps:
         with job.factory() as session:
             item = items_repo.get_item(session, job.item_id)
@@ -281,7 +281,8 @@ def run_steps(job: Job, steps: Sequence[Step] = DEFAULT_STEPS) -> None:
                 return  # deleted while we worked
             if not step.able_to_run(job, item):
                 continue
-            job.report(step.status)
+            if item.status != step.status:  # steps in a row that share a status: one write for them
+                job.report(step.status)
             step.run(job, item, session)
             session.commit()
 
@@ -340,11 +341,10 @@ def process_item(
 ) -> Outcome:
     lease = timedelta(seconds=settings.job_lease_seconds)
     with factory() as session:
-        item = items_repo.claim_item(session, item_id, owner, lease)
+        attempts = items_repo.claim_item(session, item_id, owner, lease)
         session.commit()
-        if item is None:
-            return Outcome("skipped")
-        attempts = item.attempts
+    if attempts is None:
+        return Outcome("skipped")
     if attempts > settings.job_max_attempts:
         message = (
             f"Gave up after {attempts - 1} attempts: the job stopped without finishing each time "

@@ -378,13 +378,15 @@ def library_version(session: Session) -> int:
 # Job bookkeeping ---------------------------------------------------------------------------------
 
 
-def claim_item(session: Session, item_id: int, owner: str, lease: timedelta) -> Item | None:
-    """Take the item's lease if nobody holds a live one; returns the item or None.
+def claim_item(session: Session, item_id: int, owner: str, lease: timedelta) -> int | None:
+    """Take the item's lease if nobody holds a live one; returns the attempt this is (1 for the
+    first), or None.
 
-    One UPDATE decides, so two workers that receive the same job never both run it.
+    One UPDATE decides, so two workers that receive the same job never both run it. It reads
+    nothing more: on SQLite the transaction holds the write lock until the caller commits.
     """
     now = utcnow()
-    result = session.execute(
+    return session.execute(
         update(Item)
         .where(
             Item.id == item_id,
@@ -392,12 +394,9 @@ def claim_item(session: Session, item_id: int, owner: str, lease: timedelta) -> 
             or_(Item.lease_until.is_(None), Item.lease_until < now, Item.lease_owner == owner),
         )
         .values(lease_owner=owner, lease_until=now + lease, attempts=Item.attempts + 1)
+        .returning(Item.attempts)
         .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return None
-    session.expire_all()
-    return get_item(session, item_id)
+    ).scalar_one_or_none()
 
 
 def renew_lease(session: Session, item_id: int, owner: str, lease: timedelta) -> bool:

@@ -3,9 +3,11 @@ PostgreSQL, and the real embedded search index."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from app.db import make_engine, make_session_factory
 from app.ingest.http import SafeClient
@@ -68,6 +70,27 @@ def test_direct_pdf_link_is_downloaded_extracted_and_indexed(env):
     assert [p[1] for p in pages] == [1, 2, 3] and "quokkas" in pages[2][2]
     hits = search.search(parse_query("quokkas")).hits
     assert [h.item_id for h in hits] == [item_id] and hits[0].page == 3
+
+
+def test_each_status_is_written_once_as_the_steps_reach_it(env):
+    """Six steps, three statuses (then ready): a status change is a write transaction (on SQLite it holds the
+    one write lock), so steps in a row that share a status do not write it again."""
+    settings, factory, search, run, web = env
+    url = web.add("/papers/wombat.pdf", make_test_pdf(PAGES, title="Wombat Burrows"), "application/pdf")
+    item_id = _save(factory, url)
+    written: list[str] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if re.fullmatch(r"UPDATE items SET updated_at=[^,]+, status=\S+ WHERE items\.id = \S+", statement):
+            written.append(parameters["status"] if isinstance(parameters, dict) else parameters[1])
+
+    engine = factory.kw["bind"]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert run(item_id).state == "ready"
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert written == ["fetching", "extracting", "indexing", "ready"]
 
 
 def test_running_the_job_twice_changes_nothing(env):
