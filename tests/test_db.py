@@ -4,14 +4,19 @@ new database to WAL even while another process writes to it."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.db import make_engine
 from tests.fixtures.app import make_settings
@@ -172,28 +177,175 @@ def _wal_pages_after_writes(engine, settings, commits: int = 30) -> int:
 def test_the_web_process_leaves_sqlite_checkpoints_to_the_worker(tmp_path):
     """The web's engine (Services) lets the write-ahead log grow to LECTERN_SQLITE_WEB_CHECKPOINT_PAGES
     before a commit of its own copies it into the database; the worker's engine keeps SQLite's
-    1000 pages, so its commits checkpoint and the log starts over."""
+    1000 pages, so its commits checkpoint and the log starts over. The commit checkpoints after
+    giving the turn back (SQLite's own automatic checkpoint is off)."""
     from app.main import Services
 
     web_settings = make_settings(tmp_path / "web")
     services = Services(web_settings)
     worker_settings = make_settings(tmp_path / "worker")
     worker = make_engine(worker_settings)
+    never = Services(make_settings(tmp_path / "never", sqlite_web_checkpoint_pages=0))
     try:
-        with services.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 10_000
-        with worker.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
+        for engine, pages in ((services.engine, 10_000), (worker, 1000), (never.engine, 0)):
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+                assert conn.connection.driver_connection.checkpoint_pages == pages
         # ~3000 pages written: the web's log holds them all, the worker's was checkpointed and reused.
         assert _wal_pages_after_writes(services.engine, web_settings) > 2500
         assert _wal_pages_after_writes(worker, worker_settings) < 1500
+        with worker.connect() as conn:
+            assert conn.connection.driver_connection.wal_backlog() < 1000
         # The setting reaches the web's connections: 0, the web never checkpoints.
-        never = Services(make_settings(tmp_path / "never", sqlite_web_checkpoint_pages=0))
-        try:
-            with never.engine.connect() as conn:
-                assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
-        finally:
-            never.engine.dispose()
+        assert _wal_pages_after_writes(never.engine, never.settings) > 2500
     finally:
         services.engine.dispose()
+        never.engine.dispose()
         worker.dispose()
+
+
+# Turns to write (TurnTakingConnection) ----------------------------------------------------------
+
+
+def _turn_is_free(settings) -> bool:
+    """Whether a writer could take its turn now (another open file description tries the lock)."""
+    fd = os.open(settings.data_dir / "lectern.db-writer", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the lock if it was taken
+    return True
+
+
+def test_a_writer_waits_for_its_turn_and_writes_once_the_holder_commits(tmp_path):
+    settings = make_settings(tmp_path)
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        assert _turn_is_free(settings)
+        events: list[str] = []
+
+        def second_writer() -> None:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t VALUES (2)"))
+                events.append("second wrote")
+
+        with engine.connect() as holder:
+            holder.execute(text("SELECT count(*) FROM t"))
+            assert _turn_is_free(settings), "a read takes no turn"
+            holder.execute(text("INSERT INTO t VALUES (1)"))
+            assert not _turn_is_free(settings)
+            writer = threading.Thread(target=second_writer)
+            writer.start()
+            time.sleep(0.3)
+            assert events == [] and writer.is_alive()
+            events.append("holder commits")
+            holder.commit()
+            writer.join(5)
+        assert events == ["holder commits", "second wrote"]
+        assert _turn_is_free(settings)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT x FROM t ORDER BY x")).scalars().all() == [1, 2]
+    finally:
+        engine.dispose()
+
+
+def test_a_failed_or_abandoned_write_gives_its_turn_back(tmp_path):
+    settings = make_settings(tmp_path)
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert _turn_is_free(settings)
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert _turn_is_free(settings)
+        with engine.connect() as conn:  # closed without commit: the pool rolls it back
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+            assert not _turn_is_free(settings)
+        assert _turn_is_free(settings)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT x FROM t")).scalars().all() == [1]
+        raw = engine.raw_connection()  # a write outside a transaction (autocommit) holds no turn after it
+        try:
+            raw.driver_connection.isolation_level = None
+            raw.driver_connection.execute("INSERT INTO t VALUES (3)")
+            assert _turn_is_free(settings)
+        finally:
+            raw.driver_connection.isolation_level = ""
+            raw.close()
+    finally:
+        engine.dispose()
+
+
+def test_a_thread_that_holds_a_turn_and_writes_on_a_second_connection_gets_an_error_not_a_hang(tmp_path):
+    settings = make_settings(tmp_path, sqlite_busy_timeout=0.3)
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        with engine.connect() as first:
+            first.execute(text("INSERT INTO t VALUES (1)"))
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="locked"), engine.begin() as second:
+                second.execute(text("INSERT INTO t VALUES (2)"))
+            assert 0.3 <= time.monotonic() - started < 5
+            first.commit()
+        assert _turn_is_free(settings)
+    finally:
+        engine.dispose()
+
+
+def test_the_turn_of_a_process_that_died_is_free(tmp_path):
+    settings = make_settings(tmp_path)
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys, time; from sqlalchemy import text; from app.db import make_engine; "
+             "from tests.fixtures.app import make_settings; from pathlib import Path; "
+             "e = make_engine(make_settings(Path(sys.argv[1]))); c = e.connect(); "
+             "c.execute(text('INSERT INTO t VALUES (1)')); print('holding', flush=True); time.sleep(60)",
+             str(tmp_path)],
+            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent,
+        )
+        try:
+            assert holder.stdout.readline().strip() == "holding"
+            assert not _turn_is_free(settings)
+        finally:
+            holder.kill()
+            holder.wait()
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT x FROM t")).scalars().all() == [2]
+    finally:
+        engine.dispose()
+
+
+def test_a_forked_process_that_closes_an_inherited_connection_leaves_the_parents_turn_alone(tmp_path):
+    settings = make_settings(tmp_path)
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        with engine.connect() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            pid = os.fork()
+            if pid == 0:  # the child: what the end of a transaction on an inherited connection does
+                try:
+                    conn.connection.driver_connection.give_turn_back()
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
+            assert not _turn_is_free(settings)
+            conn.commit()
+        assert _turn_is_free(settings)
+    finally:
+        engine.dispose()
