@@ -34,24 +34,10 @@ _WRITE = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|REPLACE|BEGIN\s+(?:IMMEDIATE|EX
 
 class _TurnTakingCursor(sqlite3.Cursor):
     def execute(self, sql, parameters=(), /):
-        conn = self.connection
-        if not conn.has_turn and _WRITE.match(sql):
-            conn.take_turn()
-        try:
-            return super().execute(sql, parameters)
-        finally:
-            if conn.has_turn and not conn.in_transaction:
-                conn.give_turn_back()
+        return self.connection.in_turn(sql, super().execute, parameters)
 
     def executemany(self, sql, seq_of_parameters, /):
-        conn = self.connection
-        if not conn.has_turn and _WRITE.match(sql):
-            conn.take_turn()
-        try:
-            return super().executemany(sql, seq_of_parameters)
-        finally:
-            if conn.has_turn and not conn.in_transaction:
-                conn.give_turn_back()
+        return self.connection.in_turn(sql, super().executemany, seq_of_parameters)
 
 
 class TurnTakingConnection(sqlite3.Connection):
@@ -84,6 +70,17 @@ class TurnTakingConnection(sqlite3.Connection):
 
     def cursor(self, factory=_TurnTakingCursor):
         return super().cursor(factory)
+
+    def in_turn(self, sql: str, run, parameters):
+        """``run(sql, parameters)``, after taking the turn if ``sql`` writes and this connection
+        has none; the turn goes back at once if no transaction is left open (an autocommit write)."""
+        if not self.has_turn and _WRITE.match(sql):
+            self.take_turn()
+        try:
+            return run(sql, parameters)
+        finally:
+            if self.has_turn and not self.in_transaction:
+                self.give_turn_back()
 
     def take_turn(self) -> None:
         if self.database is None:

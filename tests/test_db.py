@@ -219,133 +219,123 @@ def _turn_is_free(settings) -> bool:
     return True
 
 
-def test_a_writer_waits_for_its_turn_and_writes_once_the_holder_commits(tmp_path):
-    settings = make_settings(tmp_path)
-    engine = make_engine(settings)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE t (x INTEGER)"))
-        assert _turn_is_free(settings)
-        events: list[str] = []
+@pytest.fixture
+def turn_db(tmp_path):
+    """make(**settings) -> (settings, engine) on a new SQLite database with a table t (x INTEGER
+    PRIMARY KEY); the engines are disposed of after the test."""
+    engines = []
 
-        def second_writer() -> None:
-            with engine.begin() as conn:
-                conn.execute(text("INSERT INTO t VALUES (2)"))
-                events.append("second wrote")
-
-        with engine.connect() as holder:
-            holder.execute(text("SELECT count(*) FROM t"))
-            assert _turn_is_free(settings), "a read takes no turn"
-            holder.execute(text("INSERT INTO t VALUES (1)"))
-            assert not _turn_is_free(settings)
-            writer = threading.Thread(target=second_writer)
-            writer.start()
-            time.sleep(0.3)
-            assert events == [] and writer.is_alive()
-            events.append("holder commits")
-            holder.commit()
-            writer.join(5)
-        assert events == ["holder commits", "second wrote"]
-        assert _turn_is_free(settings)
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT x FROM t ORDER BY x")).scalars().all() == [1, 2]
-    finally:
-        engine.dispose()
-
-
-def test_a_failed_or_abandoned_write_gives_its_turn_back(tmp_path):
-    settings = make_settings(tmp_path)
-    engine = make_engine(settings)
-    try:
+    def make(**overrides):
+        settings = make_settings(tmp_path, **overrides)
+        engine = make_engine(settings)
+        engines.append(engine)
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
-            conn.execute(text("INSERT INTO t VALUES (1)"))
-        assert _turn_is_free(settings)
-        with pytest.raises(IntegrityError), engine.begin() as conn:
-            conn.execute(text("INSERT INTO t VALUES (1)"))
-        assert _turn_is_free(settings)
-        with engine.connect() as conn:  # closed without commit: the pool rolls it back
-            conn.execute(text("INSERT INTO t VALUES (2)"))
-            assert not _turn_is_free(settings)
-        assert _turn_is_free(settings)
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT x FROM t")).scalars().all() == [1]
-        raw = engine.raw_connection()  # a write outside a transaction (autocommit) holds no turn after it
-        try:
-            raw.driver_connection.isolation_level = None
-            raw.driver_connection.execute("INSERT INTO t VALUES (3)")
-            assert _turn_is_free(settings)
-        finally:
-            raw.driver_connection.isolation_level = ""
-            raw.close()
-    finally:
+        return settings, engine
+
+    yield make
+    for engine in engines:
         engine.dispose()
 
 
-def test_a_thread_that_holds_a_turn_and_writes_on_a_second_connection_gets_an_error_not_a_hang(tmp_path):
-    settings = make_settings(tmp_path, sqlite_busy_timeout=0.3)
-    engine = make_engine(settings)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE t (x INTEGER)"))
-        with engine.connect() as first:
-            first.execute(text("INSERT INTO t VALUES (1)"))
-            started = time.monotonic()
-            with pytest.raises(OperationalError, match="locked"), engine.begin() as second:
-                second.execute(text("INSERT INTO t VALUES (2)"))
-            assert 0.3 <= time.monotonic() - started < 5
-            first.commit()
-        assert _turn_is_free(settings)
-    finally:
-        engine.dispose()
+def test_a_writer_waits_for_its_turn_and_writes_once_the_holder_commits(turn_db):
+    settings, engine = turn_db()
+    assert _turn_is_free(settings)
+    events: list[str] = []
 
-
-def test_the_turn_of_a_process_that_died_is_free(tmp_path):
-    settings = make_settings(tmp_path)
-    engine = make_engine(settings)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE t (x INTEGER)"))
-        holder = subprocess.Popen(
-            [sys.executable, "-c",
-             "import sys, time; from sqlalchemy import text; from app.db import make_engine; "
-             "from tests.fixtures.app import make_settings; from pathlib import Path; "
-             "e = make_engine(make_settings(Path(sys.argv[1]))); c = e.connect(); "
-             "c.execute(text('INSERT INTO t VALUES (1)')); print('holding', flush=True); time.sleep(60)",
-             str(tmp_path)],
-            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent,
-        )
-        try:
-            assert holder.stdout.readline().strip() == "holding"
-            assert not _turn_is_free(settings)
-        finally:
-            holder.kill()
-            holder.wait()
+    def second_writer() -> None:
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO t VALUES (2)"))
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT x FROM t")).scalars().all() == [2]
-    finally:
-        engine.dispose()
+            events.append("second wrote")
+
+    with engine.connect() as holder:
+        holder.execute(text("SELECT count(*) FROM t"))
+        assert _turn_is_free(settings), "a read takes no turn"
+        holder.execute(text("INSERT INTO t VALUES (1)"))
+        assert not _turn_is_free(settings)
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        time.sleep(0.3)
+        assert events == [] and writer.is_alive()
+        events.append("holder commits")
+        holder.commit()
+        writer.join(5)
+    assert events == ["holder commits", "second wrote"]
+    assert _turn_is_free(settings)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT x FROM t ORDER BY x")).scalars().all() == [1, 2]
 
 
-def test_a_forked_process_that_closes_an_inherited_connection_leaves_the_parents_turn_alone(tmp_path):
-    settings = make_settings(tmp_path)
-    engine = make_engine(settings)
+def test_a_failed_or_abandoned_write_gives_its_turn_back(turn_db):
+    settings, engine = turn_db()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert _turn_is_free(settings)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert _turn_is_free(settings)
+    with engine.connect() as conn:  # closed without commit: the pool rolls it back
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+        assert not _turn_is_free(settings)
+    assert _turn_is_free(settings)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT x FROM t")).scalars().all() == [1]
+    raw = engine.raw_connection()  # a write outside a transaction (autocommit) holds no turn after it
     try:
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE t (x INTEGER)"))
-        with engine.connect() as conn:
-            conn.execute(text("INSERT INTO t VALUES (1)"))
-            pid = os.fork()
-            if pid == 0:  # the child: what the end of a transaction on an inherited connection does
-                try:
-                    conn.connection.driver_connection.give_turn_back()
-                finally:
-                    os._exit(0)
-            os.waitpid(pid, 0)
-            assert not _turn_is_free(settings)
-            conn.commit()
+        raw.driver_connection.isolation_level = None
+        raw.driver_connection.execute("INSERT INTO t VALUES (3)")
         assert _turn_is_free(settings)
     finally:
-        engine.dispose()
+        raw.driver_connection.isolation_level = ""
+        raw.close()
+
+
+def test_a_thread_that_holds_a_turn_and_writes_on_a_second_connection_gets_an_error_not_a_hang(turn_db):
+    settings, engine = turn_db(sqlite_busy_timeout=0.3)
+    with engine.connect() as first:
+        first.execute(text("INSERT INTO t VALUES (1)"))
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="locked"), engine.begin() as second:
+            second.execute(text("INSERT INTO t VALUES (2)"))
+        assert 0.3 <= time.monotonic() - started < 5
+        first.commit()
+    assert _turn_is_free(settings)
+
+
+def test_the_turn_of_a_process_that_died_is_free(turn_db, tmp_path):
+    settings, engine = turn_db()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from sqlalchemy import text; from app.db import make_engine; "
+         "from tests.fixtures.app import make_settings; from pathlib import Path; "
+         "e = make_engine(make_settings(Path(sys.argv[1]))); c = e.connect(); "
+         "c.execute(text('INSERT INTO t VALUES (1)')); print('holding', flush=True); time.sleep(60)",
+         str(tmp_path)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        assert not _turn_is_free(settings)
+    finally:
+        holder.kill()
+        holder.wait()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT x FROM t")).scalars().all() == [2]
+
+
+def test_a_forked_process_that_ends_an_inherited_connections_turn_leaves_the_parents_turn_alone(turn_db):
+    settings, engine = turn_db()
+    with engine.connect() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        pid = os.fork()
+        if pid == 0:  # the child: what the end of a transaction on an inherited connection does
+            try:
+                conn.connection.driver_connection.give_turn_back()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert not _turn_is_free(settings)
+        conn.commit()
+    assert _turn_is_free(settings)
