@@ -169,14 +169,17 @@ def process_tree(pid: int) -> list[int]:
     return seen
 
 
-def status_kb(pid: int, field_name: str) -> int:
+def status_kb(pid: int, *field_names: str) -> list[int]:
+    """The kB fields of /proc/<pid>/status, in order (0 for each when the process is gone)."""
+    found: dict[str, int] = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
+            name, _, rest = line.partition(":")
+            if name in field_names:
+                found[name] = int(rest.split()[0])
     except OSError:
         pass
-    return 0
+    return [found.get(name, 0) for name in field_names]
 
 
 def cmdline(pid: int) -> str:
@@ -187,17 +190,21 @@ def cmdline(pid: int) -> str:
 
 
 class RssWatch:
-    """Samples VmHWM of the watched process trees (children come and go: extraction sandboxes)."""
+    """Samples VmHWM of the watched process trees (children come and go: extraction sandboxes),
+    and the largest RssAnon seen: the memory a process has of its own, without the files it maps
+    (Meilisearch maps its whole index; those pages count in its RSS and the kernel drops them first)."""
 
     def __init__(self) -> None:
         self.trees: dict[str, int] = {}
         self.peak: dict[str, dict[int, tuple[int, str]]] = {}
+        self.anon: dict[str, dict[int, int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def watch(self, name: str, pid: int) -> None:
         self.trees[name] = pid
         self.peak.setdefault(name, {})
+        self.anon.setdefault(name, {})
 
     def start(self) -> None:
         self._thread.start()
@@ -205,7 +212,8 @@ class RssWatch:
     def sample(self) -> None:
         for name, root in list(self.trees.items()):
             for pid in process_tree(root):
-                kb = status_kb(pid, "VmHWM")
+                kb, anon = status_kb(pid, "VmHWM", "RssAnon")
+                self.anon[name][pid] = max(anon, self.anon[name].get(pid, 0))
                 old = self.peak[name].get(pid, (0, ""))
                 if kb > old[0]:
                     self.peak[name][pid] = (kb, old[1] or cmdline(pid))
@@ -741,6 +749,7 @@ class Bench:
         paced_p50, paced_p95 = pct(paced)
         self.report.add(Row("8", f"save, the 4 savers alone ({paced_seconds} s)", p50=paced_p50, p95=paced_p95,
                             limit="idle p95 (figure 1)", limit_p95=idle_save, target="(reported)",
+                            extra={"requests": len(paced), "errors": len(paced_errors)},
                             note=f"{len(paced)} requests, errors: {len(paced_errors)}; 1 link/s each, no searches,"
                                  " no import (the worker fetches what they save): the request pattern of the"
                                  " next row without its load"))
@@ -754,6 +763,7 @@ class Bench:
             self.report.add(Row("8", f"{what} under load (8 people, {seconds:.0f} s)", p50=p50, p95=p95,
                                 limit="idle p95 (this run)", limit_p95=idle, target="<=2x idle, no err",
                                 ok=bool(idle) and p95 <= 2 * idle and not errors,
+                                extra={"requests": len(xs), "errors": len(errors)},
                                 note=f"{len(xs)} requests, {len(xs) / seconds:.1f}/s, errors: {len(errors)}"
                                      + (f" ({errors[:3]})" if errors else "")
                                      + f"; in the app (Server-Timing) p95 {in_app.get(what, float('nan')):.1f}"
@@ -768,6 +778,7 @@ class Bench:
             p50, p95 = pct(xs)
             self.report.add(Row("8", f"{what}, 8 clients back to back ({burst} s)", p50=p50, p95=p95,
                                 limit="idle p95 (this run)", limit_p95=idle, target="(reported)",
+                                extra={"requests": len(xs), "errors": len(errors)},
                                 note=f"{len(xs) / burst:.1f} {what} requests/s; errors: {len(errors)}"
                                      + (f" ({errors[:3]})" if errors else "")))
 
@@ -783,8 +794,11 @@ class Bench:
             self.report.add(Row("7", f"peak RSS {name}", "MB", p50=root_kb / 1024, p95=kb / 1024,
                                 target=f"<={limit} MB" if limit else "(reported)",
                                 ok=None if limit is None else kb / 1024 <= limit,
+                                extra={"largest_rss_anon_mb": self.rss.anon[name].get(top_pid, 0) / 1024},
                                 note=f"p50 column: main process; p95 column: largest process of the tree "
-                                     f"({cmd.strip()[:60]}); {len(peaks)} processes seen"))
+                                     f"({cmd.strip()[:60]}); {len(peaks)} processes seen; its own memory "
+                                     f"(RssAnon) at most {self.rss.anon[name].get(top_pid, 0) / 1024:.0f} MB, "
+                                     "the rest mapped files"))
 
     def production(self) -> None:
         if not (port_open("127.0.0.1", 5432) and port_open("127.0.0.1", 6379)):
@@ -953,6 +967,7 @@ def main() -> int:
                     help="measure the library a --keep run left in DIR instead of building one: a copy of "
                          "DIR/embedded, and DIR/meili's index in place (all stacks); DIR/embedded alone: "
                          "embedded search backend and stack only")
+    ap.add_argument("--out", type=Path, default=OUT, help=f"directory results.json goes in (default {OUT})")
     args = ap.parse_args()
     args.size = args.size or (1000 if args.quick else 10_000)
     bench = Bench(args)
@@ -966,11 +981,11 @@ def main() -> int:
              f"{', quick' if args.quick else ''}, backends={args.backends}; {bench.elapsed:.0f} s; ratio = p95 / limit p95 "
              "(throughputs: value / limit)")
     print("\n" + title + "\n" + bench.report.table())
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(
-        {"title": title, "args": vars(args), "counts": bench.counts, "elapsed_s": bench.elapsed,
-         "rows": [dict(asdict(r), ratio=r.ratio) for r in bench.report.rows]}, indent=2))
-    print(f"\n(written to {OUT / 'results.json'})")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(
+        {"title": title, "args": {**vars(args), "out": str(args.out)}, "counts": bench.counts,
+         "elapsed_s": bench.elapsed, "rows": [dict(asdict(r), ratio=r.ratio) for r in bench.report.rows]}, indent=2))
+    print(f"\n(written to {args.out / 'results.json'})")
     return 0 if all(r.ok is not False for r in bench.report.rows) else 1
 
 
