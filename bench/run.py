@@ -126,15 +126,15 @@ class Report:
         return row
 
     def table(self) -> str:
-        head = (f"{'fig':<4}{'measure':<44}{'p50':>9}{'p95':>9}{'unit':>7}  {'limit':<26}"
-                f"{'lim p50':>9}{'lim p95':>9}{'ratio':>7}  {'target':<16}{'ok':<4}")
+        head = (f"{'fig':<4}{'measure':<54}{'p50':>9}{'p95':>9}{'unit':>9}  {'limit':<26}"
+                f"{'lim p50':>9}{'lim p95':>9}{'ratio':>7}  {'target':<19}{'ok':<4}")
         lines = [head, "-" * len(head)]
         for r in self.rows:
             ok = "" if r.ok is None else ("yes" if r.ok else "NO")
             ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
             lines.append(
-                f"{r.figure:<4}{r.what[:43]:<44}{_f(r.p50):>9}{_f(r.p95):>9}{r.unit:>7}  {r.limit[:25]:<26}"
-                f"{_f(r.limit_p50):>9}{_f(r.limit_p95):>9}{ratio:>7}  {r.target[:15]:<16}{ok:<4}"
+                f"{r.figure:<4}{r.what[:53]:<54}{_f(r.p50):>9}{_f(r.p95):>9}{r.unit:>9}  {r.limit[:25]:<26}"
+                f"{_f(r.limit_p50):>9}{_f(r.limit_p95):>9}{ratio:>7}  {r.target[:18]:<19}{ok:<4}"
             )
             if r.note:
                 lines.append(f"{'':<4}  {r.note}")

@@ -67,7 +67,10 @@ class MeiliServer(Restartable):
         self.db_path = db_path
 
     def command(self) -> list[str]:
+        # Dumps and snapshots beside the database: by default they go in the working directory.
         return [str(self.binary), "--http-addr", f"127.0.0.1:{self.port}", "--db-path", str(self.db_path),
+                "--dump-dir", str(self.db_path.parent / "dumps"),
+                "--snapshot-dir", str(self.db_path.parent / "snapshots"),
                 "--master-key", self.KEY, "--no-analytics", "--env", "development"]
 
     def ready(self) -> bool:
