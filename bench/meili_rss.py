@@ -33,12 +33,11 @@ SETTINGS = {"default": {}, "writemap": {"MEILI_EXPERIMENTAL_REDUCE_INDEXING_MEMO
 
 
 def memory_mb(pid: int) -> dict[str, float]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("RssAnon", "RssFile", "VmHWM"):
-            out[name] = int(rest.split()[0]) / 1024
-    return out
+    """RssAnon, RssFile and VmHWM of a process, MB (0 once it is gone)."""
+    from bench.run import status_kb
+
+    names = ("RssAnon", "RssFile", "VmHWM")
+    return {name: kb / 1024 for name, kb in zip(names, status_kb(pid, *names), strict=True)}
 
 
 def one(size: int) -> dict[str, float]:
@@ -68,10 +67,7 @@ def one(size: int) -> dict[str, float]:
 
         def watch() -> None:
             while not stop.wait(0.2):
-                try:
-                    now = memory_mb(proc.pid)
-                except OSError:
-                    return
+                now = memory_mb(proc.pid)
                 for name in peak:
                     peak[name] = max(peak[name], now[name])
 

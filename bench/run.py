@@ -791,14 +791,14 @@ class Bench:
             top_pid, (kb, cmd) = max(peaks.items(), key=lambda kv: kv[1][0])
             limit = 200 if name.startswith("web") else 350 if name.startswith("worker") else None
             root_kb = peaks.get(root, (0, ""))[0]
+            anon_mb = self.rss.anon[name].get(top_pid, 0) / 1024
             self.report.add(Row("7", f"peak RSS {name}", "MB", p50=root_kb / 1024, p95=kb / 1024,
                                 target=f"<={limit} MB" if limit else "(reported)",
                                 ok=None if limit is None else kb / 1024 <= limit,
-                                extra={"largest_rss_anon_mb": self.rss.anon[name].get(top_pid, 0) / 1024},
+                                extra={"largest_rss_anon_mb": anon_mb},
                                 note=f"p50 column: main process; p95 column: largest process of the tree "
-                                     f"({cmd.strip()[:60]}); {len(peaks)} processes seen; its own memory "
-                                     f"(RssAnon) at most {self.rss.anon[name].get(top_pid, 0) / 1024:.0f} MB, "
-                                     "the rest mapped files"))
+                                     f"({cmd.strip()[:60]}); {len(peaks)} processes seen; that process's largest "
+                                     f"RssAnon (its own memory, without the files it maps) {anon_mb:.0f} MB"))
 
     def production(self) -> None:
         if not (port_open("127.0.0.1", 5432) and port_open("127.0.0.1", 6379)):
