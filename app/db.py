@@ -125,17 +125,17 @@ class TurnTakingConnection(sqlite3.Connection):
         return max(frames - copied, 0)
 
     def commit(self) -> None:
-        try:
-            super().commit()
-        finally:
-            if not self.in_transaction:
-                self.give_turn_back()
+        self._end_transaction(super().commit)
         if self.checkpoint_pages and self.database is not None and self.wal_backlog() >= self.checkpoint_pages:
             self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def rollback(self) -> None:
+        self._end_transaction(super().rollback)
+
+    def _end_transaction(self, end) -> None:
+        """``end()`` (commit or rollback), then the turn goes back if no transaction is left open."""
         try:
-            super().rollback()
+            end()
         finally:
             if not self.in_transaction:
                 self.give_turn_back()
