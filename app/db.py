@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 
+log = logging.getLogger(__name__)
 sql_log = logging.getLogger("lectern.sql")
 
 
@@ -127,7 +128,12 @@ class TurnTakingConnection(sqlite3.Connection):
     def commit(self) -> None:
         self._end_transaction(super().commit)
         if self.checkpoint_pages and self.database is not None and self.wal_backlog() >= self.checkpoint_pages:
-            self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            # The commit is done: a checkpoint that fails (a full disk) leaves the log to the next
+            # one, as SQLite's automatic checkpoint does, rather than fail a write that happened.
+            try:
+                self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:
+                log.warning("checkpoint of %s failed, left to a later commit: %s", self.database, exc)
 
     def rollback(self) -> None:
         self._end_transaction(super().rollback)

@@ -3,13 +3,16 @@ item says why, nothing half-written stays behind, and the retry succeeds once sp
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from pathlib import Path
 
 import pymupdf
 import pytest
+from sqlalchemy import text
 
+from app.config import Settings
 from app.db import make_engine, make_session_factory
 from app.ingest.http import SafeClient
 from app.ingest.pipeline import process_item
@@ -95,3 +98,36 @@ def test_upload_on_a_full_disk_answers_503_and_leaves_nothing(tmp_path, small_di
     with client.app.state.services.factory() as s:
         assert s.query(Item).count() == 0
     assert [p for p in (small_disk / "files").rglob("*") if p.is_file()] == []
+
+
+def test_a_commit_whose_checkpoint_finds_the_disk_full_still_returns(tmp_path, small_disk, caplog):
+    """The checkpoint after a commit copies the write-ahead log into the database file; when the disk
+    cannot take it, the commit has happened all the same: the caller is not told it failed (a save
+    would answer an error for an item it kept), the failure is logged, and a later checkpoint, once
+    there is space, copies everything."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{small_disk / 'lectern.db'}")
+    quiet = make_engine(settings, checkpoint_pages=0)  # writes the log and never checkpoints
+    eager = make_engine(settings, checkpoint_pages=1)  # checkpoints after every commit
+    try:
+        with quiet.begin() as conn:
+            conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)"))
+            for _ in range(60):
+                conn.execute(text("INSERT INTO t (v) VALUES (randomblob(3000))"))
+        # Room for one more frame of the log, not for the ~60 pages the checkpoint adds to the database.
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        filler = small_disk / "filler"
+        filler.write_bytes(b"\0" * (free - 40_000))
+        with caplog.at_level(logging.WARNING, logger="app.db"), eager.begin() as conn:
+            conn.execute(text("INSERT INTO t (v) VALUES ('kept')"))
+        assert any("checkpoint" in r.getMessage() and "full" in r.getMessage() for r in caplog.records)
+        with quiet.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 61
+        filler.unlink()
+        with eager.begin() as conn:
+            conn.execute(text("INSERT INTO t (v) VALUES ('after')"))
+        with eager.connect() as conn:
+            busy, frames, copied = conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)")).one()
+            assert busy == 0 and frames == copied
+    finally:
+        quiet.dispose()
+        eager.dispose()
