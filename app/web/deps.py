@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -43,9 +44,15 @@ async def get_settings(services: ServicesDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_session(services: ServicesDep) -> Iterator[Session]:
-    with services.factory() as session:
+async def get_session(services: ServicesDep) -> AsyncIterator[Session]:
+    """The request's session. async: making a Session does no I/O (it connects at its first
+    query, in whichever thread runs that), so it costs no trip through the thread pool; closing it
+    (the connection's rollback) does, and runs after the answer is sent."""
+    session = services.factory()
+    try:
         yield session
+    finally:
+        await run_in_threadpool(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
