@@ -111,11 +111,14 @@ def create_app(settings: Settings | None = None, *, jobs: JobQueue | None = None
     from app.api.routes import ROUTERS as API_ROUTERS
     from app.api.routes import THROTTLED
     from app.web.middleware import SecurityHeadersMiddleware
+    from app.web.routes import AHEAD as WEB_AHEAD
     from app.web.routes import ROUTERS as WEB_ROUTERS
 
     install_error_handlers(app)
     app.add_middleware(SecurityHeadersMiddleware, max_body=settings.upload_max_bytes)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    for router in WEB_AHEAD:
+        app.include_router(router)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=THROTTLED)
     for router in WEB_ROUTERS:
