@@ -54,6 +54,7 @@ from app.search.text import terms_of  # noqa: E402
 from app.services.indexing import reindex_all  # noqa: E402
 from bench.data import Corpus, common_tag, load_library, serve_stand_ins, stack_env  # noqa: E402
 from bench.import_bench import make_bib  # noqa: E402
+from bench.meili_bench import KeptAlive, RawSearch  # noqa: E402
 from bench.search_bench import QUERIES, start_meili  # noqa: E402
 from tests.e2e.stack import Stack, production_env  # noqa: E402
 from tests.fixtures.app import TEST_PASSWORD, csrf_of  # noqa: E402
@@ -88,6 +89,7 @@ def ms(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return (time.perf_counter() - t) * 1000
+
 
 
 @dataclass
@@ -429,17 +431,9 @@ class Bench:
         return run
 
     def raw_meili(self) -> Callable[[str], object]:
-        """Meilisearch's own search through the official client (as the app calls it): words and
-        filters only, no facets, highlighting or cropping."""
-        backend = MeiliBackend(self.meili_url, self.meili_key, self.meili_index, timeout=30)
-        index = backend._client.index(self.meili_index)
-
-        def run(q: str) -> object:
-            query = parse_query(q)
-            return index.search(backend._q(query) if query.has_text else "",
-                                {"limit": 20, "filter": backend._filter(query, text=bool(query.has_text))})
-
-        return run
+        """Meilisearch's own search over a kept-alive connection, as the app sends its searches:
+        words and filters only, 20 hits, no facets, highlighting or cropping."""
+        return RawSearch(self.meili_url, self.meili_key, self.meili_index)
 
     def fig_search(self) -> None:
         queries = self.queries()
@@ -447,22 +441,21 @@ class Bench:
         if self.with_meili:
             runs.append(("meilisearch", self.msearch, self.raw_meili()))
         for name, stack, raw in runs:
-            with stack.browser() as client:
-                headers = {"HX-Request": "true"}
-
+            with stack.browser() as browser:
+                client = KeptAlive(stack.base_url, browser.cookies, {"HX-Request": "true"})
                 later: list[str] = []  # the count-and-facets URL of the last fragment, if any
 
-                def http(q: str, client=client, headers=headers, name=name, later=later) -> None:
-                    r = client.get(f"/search?q={quote(q)}", headers=headers)
-                    if r.status_code != 200:
-                        raise SystemExit(f"search {q!r} on {name}: {r.status_code}")
-                    found = COUNTS_URL.search(r.text)
+                def http(q: str, client=client, name=name, later=later) -> None:
+                    status, body = client.get(f"/search?q={quote(q)}")
+                    if status != 200:
+                        raise SystemExit(f"search {q!r} on {name}: {status}")
+                    found = COUNTS_URL.search(body)
                     later[:] = [html.unescape(found.group(1))] if found else []
 
-                def count(client=client, headers=headers, name=name, later=later) -> None:
-                    r = client.get(later[0], headers=headers)
-                    if r.status_code != 200 or "result" not in r.text:
-                        raise SystemExit(f"counts {later[0]!r} on {name}: {r.status_code}")
+                def count(client=client, name=name, later=later) -> None:
+                    status, body = client.get(later[0])
+                    if status != 200 or "result" not in body:
+                        raise SystemExit(f"counts {later[0]!r} on {name}: {status}")
 
                 # Warm up: every distinct query once on both paths. The figure is a library in
                 # use, not first reads from disk (after a 100k Meilisearch build pushed the index
@@ -485,6 +478,7 @@ class Bench:
                         if out is times and later:
                             counts.append(ms(count))
                             settled.append(times[cls][-1] + counts[-1])
+                client.close()
             target_ms = 15 if name == "meilisearch" else 40
             all_t = [x for v in times.values() for x in v]
             all_l = [x for v in limits.values() for x in v]
