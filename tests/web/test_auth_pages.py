@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from html.parser import HTMLParser
 
 import pytest
 
+from app.services.auth import csrf_token_for
+from app.web.routes import AHEAD, ROUTERS
 from tests.fixtures.app import TEST_PASSWORD, csrf_of, login, make_settings
 
 
@@ -134,3 +137,24 @@ def test_throttle_window_slides():
     assert throttle.retry_after("a") == 60 and throttle.retry_after("b") == 0
     now[0] += 61
     assert throttle.retry_after("a") == 0
+
+
+# Open without a login: logging in itself, the health check, and tag feeds (their own secret).
+PUBLIC = {"/setup", "/login", "/logout", "/healthz", "/feeds/tags/{tag_name:path}.atom"}
+WEB_ROUTES = sorted(
+    (method, route.path) for router in AHEAD + ROUTERS for route in router.routes
+    for method in route.methods if route.path not in PUBLIC
+)
+
+
+@pytest.mark.parametrize(("method", "path"), WEB_ROUTES)
+def test_every_other_page_and_action_sends_a_stranger_to_the_login(settings, make_client, method, path):
+    """Whether the route checks the login as a dependency or inside (app.web.routes.search): a
+    request with an unknown session cookie and its matching CSRF token is sent to /login."""
+    client = make_client(settings)
+    client.cookies.set("lectern_session", "not-a-session")
+    url = re.sub(r"\{[^}]+\}", "1", path)
+    response = client.request(method, url, follow_redirects=False,
+                              headers={"X-CSRF-Token": csrf_token_for(settings.secret_key, "not-a-session")})
+    assert response.status_code == 303, (method, path, response.status_code)
+    assert response.headers["location"].startswith("/login?next="), (method, path)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
 
+from app.main import Services
 from app.repo import saved_searches as saved_repo
 from app.services.search import (
     SavedSearchError,
@@ -15,7 +18,7 @@ from app.services.search import (
     save_search,
     search_library,
 )
-from app.web.deps import CsrfProtected, CurrentUser, ServicesDep, SessionDep
+from app.web.deps import CsrfProtected, CurrentUser, ServicesDep, SessionDep, current_user
 from app.web.render import is_htmx, render
 
 router = APIRouter(tags=["web: search"])
@@ -23,16 +26,22 @@ SORT_LABELS = {"relevance": "Best match", "saved": "Recently saved", "published"
 
 
 @router.get("/search")
-def search_page(
+async def search_page(
     request: Request,
-    user: CurrentUser,
     services: ServicesDep,
     session: SessionDep,
     q: str = "",
     sort: str = "relevance",
     page: int = 1,
 ):
-    q = q[:500]
+    """The search page, or its results fragment as the user types (HTMX). Logged-in only: the
+    login check (current_user) runs in the same trip through the thread pool as the search rather
+    than in a trip of its own before it, as a sync dependency would (0.25-0.3 ms each here)."""
+    return await run_in_threadpool(_search_page, request, services, session, q[:500], sort, page)
+
+
+def _search_page(request: Request, services: Services, session: Session, q: str, sort: str, page: int):
+    current_user(request, services, session)
     # As the user types (HTMX), the hits come first: an engine that counts in a second round
     # trip (Meilisearch) leaves the count and facets to /search/counts, which the fragment loads.
     result = search_library(session, services.search, q, sort=sort, page=max(1, min(page, 1000)),
