@@ -289,21 +289,24 @@ class TypoWords:
         return bool(self.terms)
 
     def find(self, hits: list[list[str]]) -> list[str]:
-        """hits: the texts of each hit."""
+        """hits: the texts of each hit. A hit is read only if it lacks the term and every word
+        found for it in the hits before: a typo's hits mostly share one word (all twenty of
+        "difusion" hold "diffusion"), so one or two hits are read instead of twenty pages."""
         out: set[str] = set()
+        joined = ["\n".join(t for t in texts if t) for texts in hits]
         for word, k, prefix, sized, grams, need in self.terms:
-            lacking = "\n".join(
-                t for texts in hits if not any(_has_word(t, word, prefix) for t in texts if t) for t in texts if t
-            )
-            if not lacking:
-                continue
             first, last = word[0], word[-1]
-            for w in _sized_words(lacking, sized, len(word) - k, len(word) + k):
-                if k == 1 and w[0] != first and w[-1] != last:
+            found: list[str] = []
+            for text in joined:
+                if not text or _has_word(text, word, prefix) or any(_has_word(text, w, False) for w in found):
                     continue
-                if abs(len(w) - len(word)) <= k and len(grams & _bigrams(w)) >= need:
-                    if typo_distance(word, w, k) <= k:
-                        out.add(w)
+                for w in _sized_words(text, sized, len(word) - k, len(word) + k):
+                    if k == 1 and w[0] != first and w[-1] != last:
+                        continue
+                    if abs(len(w) - len(word)) <= k and len(grams & _bigrams(w)) >= need:
+                        if typo_distance(word, w, k) <= k:
+                            found.append(w)
+                            out.add(w)
         return sorted(out)
 
 
