@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -70,8 +71,14 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
         click.echo(f"Started the worker (pid {worker.pid}).", err=True)
     try:
         click.echo(f"Lectern on http://{settings.host}:{settings.port}  (data in {settings.data_dir.resolve()})", err=True)
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                    access_log=False)
+        app = create_app(settings)
+        # What create_app made (modules, classes, routes, schemas: about 140k objects) lives as long
+        # as the process. Frozen, it is out of the collector's sight: a full collection scans the
+        # few thousand objects made since (about 4 ms) instead of all of them (about 100 ms, in
+        # the middle of whichever request set it off).
+        gc.collect()
+        gc.freeze()
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     finally:
         if worker is not None and worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
