@@ -91,7 +91,6 @@ def ms(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-
 @dataclass
 class Row:
     figure: str

@@ -230,9 +230,8 @@ def _words(text: str) -> list[str]:
     return TOKEN.findall(fold(text))
 
 
-def _has_word(text: str, word: str, prefix: bool) -> bool:
-    """Whether text holds word (lower-case) as a word, or as a word's beginning when prefix."""
-    low = text.lower()
+def _has_word(low: str, word: str, prefix: bool) -> bool:
+    """Whether low (a text in lower case) holds word as a word, or as a word's beginning when prefix."""
     at = low.find(word)
     while at != -1:
         end = at + len(word)
@@ -294,11 +293,12 @@ class TypoWords:
         "difusion" hold "diffusion"), so one or two hits are read instead of twenty pages."""
         out: set[str] = set()
         joined = ["\n".join(t for t in texts if t) for texts in hits]
+        lowered = [text.lower() for text in joined]
         for word, k, prefix, sized, grams, need in self.terms:
             first, last = word[0], word[-1]
             found: list[str] = []
-            for text in joined:
-                if not text or _has_word(text, word, prefix) or any(_has_word(text, w, False) for w in found):
+            for text, low in zip(joined, lowered, strict=True):
+                if not text or _has_word(low, word, prefix) or any(_has_word(low, w, False) for w in found):
                     continue
                 for w in _sized_words(text, sized, len(word) - k, len(word) + k):
                     if k == 1 and w[0] != first and w[-1] != last:
@@ -709,20 +709,18 @@ class MeiliBackend:
             # Meilisearch counts while the hits are highlighted here.
             counting = self._ask_count(text, filters, matched, query.with_facets)
         hits = self._hits(found, terms, phrases)
-        if not counted:
-            total, facets = 0, {}
-        elif not has_text:
+        if counting is not None:
+            total, facets, exhaustive = self._counted(self._answer(counting[0]), counting[1], query.with_facets)
+        elif counted and not has_text:
             total, exhaustive = matched, matched < MAX_TOTAL_HITS
             if "facets" in params:
                 facets = self._facets(raw.get("facetDistribution") or {})
             else:  # every match is on this page
                 facets = _count_facets(found, 1.0) if query.with_facets else {}
-        elif counting is not None:
-            total, facets, exhaustive = self._counted(self._answer(counting[0]), counting[1], query.with_facets)
-        elif every_match_here:
+        elif counted and every_match_here:
             total = len(hits)
             facets = _count_facets(found, 1.0) if query.with_facets and hits else {}
-        else:
+        else:  # left to count(), or nothing on a page past the last match
             total, facets = 0, {}
         return SearchResults(
             hits=hits,
