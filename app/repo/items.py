@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Text, bindparam, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session, defer, raiseload, selectinload
 
 from app.models import (
@@ -208,8 +209,10 @@ class ItemRow:
 
 # Built once: a statement SQLAlchemy has seen keeps its cache key, so a search pays for neither
 # building it nor keying it again (two statements built per call cost 1.5 ms of a 15 ms search).
+# The authors come as written (JSON text on SQLite) and are decoded once per item, not once per
+# row of the join with the tags (which took a quarter of the call).
 _ITEM_ROWS = (
-    select(Item.id, Item.kind, Item.title, Item.url, Item.authors, Tag.id, Tag.name)
+    select(Item.id, Item.kind, Item.title, Item.url, type_coerce(Item.authors, Text), Tag.id, Tag.name)
     .outerjoin(item_tags, item_tags.c.item_id == Item.id)
     .outerjoin(Tag, Tag.id == item_tags.c.tag_id)
     .where(Item.id.in_(bindparam("ids", expanding=True)), Item.trashed_at.is_(None))
@@ -225,6 +228,8 @@ def item_rows(session: Session, item_ids: Sequence[int]) -> dict[int, ItemRow]:
     for item_id, kind, title, url, authors, tag_id, tag_name in session.execute(_ITEM_ROWS, {"ids": list(item_ids)}):
         row = out.get(item_id)
         if row is None:
+            if isinstance(authors, str):  # PostgreSQL's driver decodes JSON itself, SQLite's does not
+                authors = json.loads(authors)
             row = out[item_id] = ItemRow(item_id, str(kind), title, url, list(authors or []), [])
         if tag_id is not None:
             row.tags.append(TagRow(tag_id, tag_name))
