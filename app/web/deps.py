@@ -46,13 +46,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 async def get_session(services: ServicesDep) -> AsyncIterator[Session]:
     """The request's session. async: making a Session does no I/O (it connects at its first
-    query, in whichever thread runs that), so it costs no trip through the thread pool; closing it
-    (the connection's rollback) does, and runs after the answer is sent."""
+    query, in whichever thread runs that), so it costs no trip through the thread pool. Closing
+    one that holds a connection (its rollback) does, and runs after the answer is sent; a route
+    that closed it already, in its own trip through the pool, saves that trip."""
     session = services.factory()
     try:
         yield session
     finally:
-        await run_in_threadpool(session.close)
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()  # holds no connection: nothing to release, no I/O
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

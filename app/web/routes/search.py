@@ -41,20 +41,23 @@ async def search_page(
 
 
 def _search_page(request: Request, services: Services, session: Session, q: str, sort: str, page: int):
-    current_user(request, services, session)
-    # As the user types (HTMX), the hits come first: an engine that counts in a second round
-    # trip (Meilisearch) leaves the count and facets to /search/counts, which the fragment loads.
-    result = search_library(session, services.search, q, sort=sort, page=max(1, min(page, 1000)),
-                            count_later=is_htmx(request))
-    ctx = {
-        "result": result,
-        "q": q,
-        "sort": sort if sort in SORT_LABELS else "relevance",
-        "sort_labels": SORT_LABELS,
-        "facets": facet_links(q, result.facets),
-    }
-    status = 503 if result.unavailable else 200
-    return render(request, "search/page.html", ctx, fragment="search/_results.html", status_code=status)
+    try:
+        current_user(request, services, session)
+        # As the user types (HTMX), the hits come first: an engine that counts in a second round
+        # trip (Meilisearch) leaves the count and facets to /search/counts, which the fragment loads.
+        result = search_library(session, services.search, q, sort=sort, page=max(1, min(page, 1000)),
+                                count_later=is_htmx(request))
+        ctx = {
+            "result": result,
+            "q": q,
+            "sort": sort if sort in SORT_LABELS else "relevance",
+            "sort_labels": SORT_LABELS,
+            "facets": facet_links(q, result.facets),
+        }
+        status = 503 if result.unavailable else 200
+        return render(request, "search/page.html", ctx, fragment="search/_results.html", status_code=status)
+    finally:
+        session.close()  # in this trip through the pool, not one of its own (the page is rendered)
 
 
 @router.get("/search/counts")
