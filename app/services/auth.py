@@ -37,6 +37,10 @@ class AuthError(ValueError):
     """A refusal worth showing the user as it is."""
 
 
+class OwnerExists(AuthError):
+    """create_owner found an owner: another process (or request) made it first."""
+
+
 def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -58,7 +62,7 @@ def owner_exists(session: Session) -> bool:
 
 def create_owner(session: Session, password: str, username: str = "owner") -> User:
     if owner_exists(session):
-        raise AuthError("The owner account already exists.")
+        raise OwnerExists("The owner account already exists.")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AuthError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
     return users_repo.add_user(session, User(username=username, password_hash=hash_password(password)))
@@ -76,12 +80,13 @@ def ensure_owner_on_start(factory: sessionmaker[Session], password: str) -> User
     """On start: ``ensure_owner_from_settings`` in a transaction of its own. Every process runs it
     at start (web, worker); several starting together on a fresh database all find no owner and
     all INSERT one: the first commit wins, the others hit the unique username, roll back and return
-    the winner's owner."""
+    the winner's owner. One that sees the winner's owner when create_owner looks again (committed
+    after its first look) returns it the same way."""
     with factory() as session:
         try:
             owner = ensure_owner_from_settings(session, password)
             session.commit()
-        except IntegrityError:
+        except (IntegrityError, OwnerExists):
             session.rollback()
             owner = users_repo.get_owner(session)
             if owner is None:  # the conflict was not another process's owner

@@ -134,6 +134,34 @@ def test_a_hash_made_with_older_parameters_still_logs_in_and_is_upgraded(db_fact
         assert auth.check_login(s, "long enough password") is not None
 
 
+
+def test_an_owner_another_process_makes_between_the_check_and_the_insert_is_taken(db_settings, db_factory):
+    """The window the four-process test hits only sometimes, opened on purpose: this start finds
+    no owner, then another process commits one before this one's create_owner checks again. The
+    start takes that owner instead of failing with "The owner account already exists"."""
+    from sqlalchemy import event, func, select
+    from sqlalchemy.orm import sessionmaker
+
+    from app.models import User
+
+    starting = sessionmaker(bind=db_factory.kw["bind"], expire_on_commit=False)
+    selects = []
+
+    def other_process_commits_before_the_second_look(state) -> None:
+        selects.append(state.statement)
+        if len(selects) == 2:  # the first look found no owner; the second is create_owner's
+            with db_factory() as other:
+                auth.create_owner(other, "the other process's password")
+                other.commit()
+
+    event.listen(starting, "do_orm_execute", other_process_commits_before_the_second_look)
+    owner = auth.ensure_owner_on_start(starting, "long enough password")
+
+    assert len(selects) >= 2  # the window was opened
+    with db_factory() as s:
+        assert s.scalar(select(func.count()).select_from(User)) == 1
+        assert owner is not None and owner.id == s.scalar(select(User.id))
+
 def _start_like_a_process(settings, barrier, results) -> None:
     """One process starting on the shared database: connect, wait for the others, ensure the owner."""
     from app.db import make_engine, make_session_factory
