@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from app.db import make_engine, make_session_factory
+from app.models import Item
 from app.repo.users import get_owner
 from app.services.auth import create_api_token
 from tests.fixtures.app import make_settings
@@ -47,6 +49,49 @@ def test_guessing_tokens_gets_429_with_retry_after_and_a_spoofed_forwarded_for_d
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "too_many_requests"
     assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_a_save_with_a_wrong_token_is_401_saves_nothing_and_counts_toward_the_throttle(db_settings, make_client):
+    """The token of a save is looked up in the save's own trip through the thread pool, before
+    its body is read: a wrong token is 401 whatever the body, and is counted like any other."""
+    settings = db_settings.model_copy(update={"login_max_failures": 3})
+    client = make_client(settings)
+    factory = make_session_factory(make_engine(settings))
+    with factory() as session:
+        token = create_api_token(session, get_owner(session), "tests").plaintext
+        session.commit()
+    wrong = {"Authorization": "Bearer lct_guess"}
+    bodies = [{"json": {"url": "https://blog.example.org/not-saved"}}, {"json": {"url": 5}},
+              {"content": b"{not json", "headers": {"content-type": "application/json"}}]
+    for body in bodies:
+        response = client.post("/api/v1/items", **{**body, "headers": {**body.get("headers", {}), **wrong}})
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "unauthorized"
+    refused = client.post("/api/v1/items", json={"url": "https://blog.example.org/not-saved"},
+                          headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 429
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == 0
+
+
+def test_a_json_save_makes_one_trip_through_the_thread_pool(api, monkeypatch):
+    """The token's look-up and the save share one trip (each trip is two thread switches, which a
+    busy machine makes slow); the ping makes one too, for the token."""
+    import anyio.to_thread
+
+    trips: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(fn, *args, **kwargs):
+        trips.append(getattr(fn, "__qualname__", repr(fn)))
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    assert api.get("/api/v1/ping").status_code == 200
+    assert len(trips) == 1, trips
+    trips.clear()
+    assert api.post("/api/v1/items", json={"url": "https://blog.example.org/one-trip"}).status_code == 201
+    assert len(trips) == 1, trips
 
 
 def test_save_a_url_answers_at_once_with_a_queued_item(api):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ApiUser
+from app.api.deps import ApiTokenDep, ApiUser
 from app.api.schemas import (
     ErrorOut,
     ItemCreate,
@@ -27,6 +28,16 @@ from app.web.deps import ServicesDep, SessionDep
 router = APIRouter(prefix="/items", tags=["items"])
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)}
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1, description="An item id.")]
+
+
+def _save_request(body: bytes) -> items_service.SaveRequest:
+    """The JSON body of a save; a body that is not an ItemCreate is answered 422, as FastAPI would."""
+    try:
+        payload = ItemCreate.model_validate_json(body)
+    except ValueError as exc:
+        errors = exc.errors() if hasattr(exc, "errors") else [{"loc": ("body",), "msg": str(exc)}]
+        raise RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors]) from exc
+    return items_service.SaveRequest(**payload.model_dump())
 
 
 def _out(item) -> ItemOut:
@@ -84,13 +95,15 @@ def list_items(
     },
 )
 async def create_item(
-    request: Request, response: Response, user: ApiUser, services: ServicesDep, fail_on_duplicate: bool = False,
+    request: Request, response: Response, token: ApiTokenDep, services: ServicesDep, fail_on_duplicate: bool = False,
 ) -> SaveOut:
     """Save a URL (JSON, with optional captured content) or upload a PDF (multipart field `file`)."""
     content_type = request.headers.get("content-type", "")
-    # The body is read here, on the event loop; saving (database, file, broker) runs on the thread
-    # pool, so eight clients saving at once do not hold every other request behind them.
+    # The body is read here, on the event loop; the token's look-up and saving (database, file,
+    # broker) run on the thread pool, so eight clients saving at once do not hold every other
+    # request behind them. A JSON save makes one trip there for both.
     if content_type.startswith("multipart/form-data"):
+        await run_in_threadpool(token.user)  # before reading an upload
         form = await request.form()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
@@ -104,16 +117,11 @@ async def create_item(
                 items_service.SaveRequest(tags=tags),
             )
     else:
-        try:
-            payload = ItemCreate.model_validate_json(await request.body())
-        except ValueError as exc:
-            from fastapi.exceptions import RequestValidationError
-
-            errors = exc.errors() if hasattr(exc, "errors") else [{"loc": ("body",), "msg": str(exc)}]
-            raise RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors]) from exc
+        body = await request.body()
 
         def save() -> items_service.SaveResult:
-            return items_service.save_item(services.factory, services.jobs, items_service.SaveRequest(**payload.model_dump()))
+            token.user()  # a wrong token is answered 401 before a wrong body 422
+            return items_service.save_item(services.factory, services.jobs, _save_request(body))
 
     try:
         result = await run_in_threadpool(save)
