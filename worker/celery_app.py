@@ -22,6 +22,10 @@ INDEX_PENDING = "lectern.index_pending"
 SWEEP = "lectern.sweep"
 RUN_IMPORT = "lectern.run_import"
 
+# redis:// brokers: kombu's transport keeping its Redis client; a name, so that kombu imports it
+# (and redis-py) only in processes that use Redis.
+REDIS_TRANSPORT = "worker.redis_transport:Transport"
+
 
 class WorkerContext:
     """What tasks need, built lazily in each worker process (never shared across a fork)."""
@@ -60,6 +64,7 @@ class WorkerContext:
 def make_celery(settings: Settings) -> Celery:
     broker_url = settings.effective_broker_url
     transport_options: dict = {}
+    transport = None
     if broker_url.startswith(("sqla+", "sqlite")):
         register_embedded_broker()
         broker_url = embedded_broker_url(broker_url)
@@ -68,6 +73,8 @@ def make_celery(settings: Settings) -> Celery:
     else:
         transport_options["socket_connect_timeout"] = 2
         transport_options["socket_timeout"] = 5
+        if broker_url.startswith("redis://"):
+            transport = REDIS_TRANSPORT
     app = Celery("lectern", set_as_current=False)
     app.conf.update(
         task_serializer="json",
@@ -78,6 +85,7 @@ def make_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_url=broker_url,
+        broker_transport=transport,
         broker_transport_options=transport_options,
         broker_connection_timeout=2,
         broker_connection_retry_on_startup=True,
