@@ -31,16 +31,30 @@ def get_item(session: Session, item_id: int, *, with_relations: bool = False) ->
     return session.scalars(stmt).first()
 
 
+def _existing_item_statement(by_arxiv_id: bool, by_doi: bool):
+    conditions = [Item.canonical_url == bindparam("canonical_url")]
+    if by_arxiv_id:
+        conditions.append(Item.arxiv_id == bindparam("arxiv_id"))
+    if by_doi:
+        conditions.append(Item.doi == bindparam("doi"))
+    return select(Item).where(or_(*conditions)).order_by(Item.id).limit(1)
+
+
+# Built once per shape, as _ITEM_ROWS below: every save looks its identity up first, and building
+# and keying the statement cost more than running it (0.5 of 0.6 ms on SQLite).
+_EXISTING_ITEM = {(a, d): _existing_item_statement(a, d) for a in (False, True) for d in (False, True)}
+
+
 def find_existing_item(
     session: Session, *, canonical_url: str, arxiv_id: str | None = None, doi: str | None = None
 ) -> Item | None:
     """The item this identity already names, by canonical URL, arXiv id or DOI."""
-    conditions = [Item.canonical_url == canonical_url]
+    params = {"canonical_url": canonical_url}
     if arxiv_id:
-        conditions.append(Item.arxiv_id == arxiv_id)
+        params["arxiv_id"] = arxiv_id
     if doi:
-        conditions.append(Item.doi == doi)
-    return session.scalars(select(Item).where(or_(*conditions)).order_by(Item.id).limit(1)).first()
+        params["doi"] = doi
+    return session.scalars(_EXISTING_ITEM[bool(arxiv_id), bool(doi)], params).first()
 
 
 def add_item(session: Session, item: Item) -> Item:

@@ -32,6 +32,28 @@ def test_canonical_url_and_external_ids_are_unique(db_factory):
         assert items_repo.find_existing_item(s, canonical_url="x", arxiv_id="2502.09992").id == 1
 
 
+def test_an_identity_finds_its_item_by_url_arxiv_id_or_doi_each_alone_or_together(db_factory):
+    """The look-up every save makes first, in each of its four shapes (its statements are built
+    once per shape, with the values bound at each call)."""
+    with db_factory() as s:
+        by_url = items_repo.add_item(s, _item(1)).id
+        by_arxiv = items_repo.add_item(s, _item(2, arxiv_id="2502.09992")).id
+        by_doi = items_repo.add_item(s, _item(3, doi="10.1000/xyz")).id
+        s.commit()
+    def found(**identity):
+        with db_factory() as s:
+            item = items_repo.find_existing_item(s, **{"canonical_url": "https://example.org/none", **identity})
+            return None if item is None else item.id
+
+    assert found(canonical_url="https://example.org/1") == by_url
+    assert found(arxiv_id="2502.09992") == by_arxiv
+    assert found(doi="10.1000/xyz") == by_doi
+    assert found(arxiv_id="2502.09992", doi="10.1000/xyz") == min(by_arxiv, by_doi)
+    assert found(canonical_url="https://example.org/3", arxiv_id="2502.00000") == by_doi
+    assert found() is None
+    assert found(arxiv_id="2502.00000", doi="10.1000/other") is None
+
+
 def test_only_one_worker_can_claim_an_item(db_factory):
     with db_factory() as s:
         item_id = items_repo.add_item(s, _item(1)).id
