@@ -185,7 +185,8 @@ def _join_spans(spans: list[dict[str, Any]]) -> str:
 
 def _guess_title_and_authors(page_dict: dict[str, Any]) -> tuple[str, list[str]]:
     height = page_dict.get("height") or 792
-    lines = [ln for ln in _lines(page_dict) if ln[0] < height * 0.6]
+    all_lines = _lines(page_dict)  # read once: it is most of this function's time
+    lines = [ln for ln in all_lines if ln[0] < height * 0.6]
     candidates = [
         ln for ln in lines if sum(c.isalpha() for c in ln[2]) >= 3 and not _NOT_TITLE.match(ln[2])
     ]
@@ -193,7 +194,7 @@ def _guess_title_and_authors(page_dict: dict[str, Any]) -> tuple[str, list[str]]
         return "", []
     biggest = max(size for _, size, _ in candidates)
     chars_by_size: dict[float, int] = {}
-    for _, size, text in _lines(page_dict):
+    for _, size, text in all_lines:
         chars_by_size[size] = chars_by_size.get(size, 0) + len(text)
     smaller = {size: n for size, n in chars_by_size.items() if size < biggest - 0.5}
     if not smaller:  # one size only: nothing stands out, guessing would pick a random sentence
