@@ -52,9 +52,10 @@ def test_guessing_tokens_gets_429_with_retry_after_and_a_spoofed_forwarded_for_d
 
 
 def test_a_save_with_a_wrong_token_is_401_saves_nothing_and_counts_toward_the_throttle(db_settings, make_client):
-    """The token of a save is looked up in the save's own trip through the thread pool, before
-    its body is read: a wrong token is 401 whatever the body, and is counted like any other."""
-    settings = db_settings.model_copy(update={"login_max_failures": 3})
+    """The token of a save is looked up in the save's own trip through the thread pool, before its
+    JSON body is parsed and before an upload is read: a wrong token is 401 whatever the body, and
+    is counted like any other."""
+    settings = db_settings.model_copy(update={"login_max_failures": 4})
     client = make_client(settings)
     factory = make_session_factory(make_engine(settings))
     with factory() as session:
@@ -62,7 +63,8 @@ def test_a_save_with_a_wrong_token_is_401_saves_nothing_and_counts_toward_the_th
         session.commit()
     wrong = {"Authorization": "Bearer lct_guess"}
     bodies = [{"json": {"url": "https://blog.example.org/not-saved"}}, {"json": {"url": 5}},
-              {"content": b"{not json", "headers": {"content-type": "application/json"}}]
+              {"content": b"{not json", "headers": {"content-type": "application/json"}},
+              {"files": {"file": ("p.pdf", make_test_pdf(["One page"]), "application/pdf")}}]
     for body in bodies:
         response = client.post("/api/v1/items", **{**body, "headers": {**body.get("headers", {}), **wrong}})
         assert response.status_code == 401, response.text
@@ -72,6 +74,7 @@ def test_a_save_with_a_wrong_token_is_401_saves_nothing_and_counts_toward_the_th
     assert refused.status_code == 429
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Item)) == 0
+    assert settings.files_dir.is_dir() and not [p for p in settings.files_dir.rglob("*") if p.is_file()]
 
 
 def test_a_json_save_makes_one_trip_through_the_thread_pool(api, monkeypatch):
