@@ -9,6 +9,12 @@ puts a library of --size items in the database and keeps the worker busy with 20
 served by a local stand-in, as bench/run's figure 1 does. Then, per round: GET /api/v1/ping,
 POST /api/v1/items with a blog URL, POST /api/v1/items with a captured tweet. Prints p50/p95 of each
 and their ratio to the ping of the same run: the machine is shared, compare ratios across commits.
+
+With --paced, then: saves (URLs and tweets in turn) one at a time with a pause of 0.125-0.375 s
+before each (the rate of figure 8's four savers together), with the worker busy; then the worker
+is stopped and the same saves are timed back to back and paced again. Figure 8 holds its savers'
+p95 to twice figure 1's, which is saves back to back with the worker busy: these rows tell how much
+of that the pattern of the requests costs alone, with no other load.
 """
 
 from __future__ import annotations
@@ -148,9 +154,24 @@ class SaveBench:
                     times["ping"].append(timed(lambda: api.get("/api/v1/ping")))
                     times["save URL"].append(timed(lambda: api.post("/api/v1/items", json=self.url_body())))
                     times["save tweet"].append(timed(lambda: api.post("/api/v1/items", json=self.tweet_body())))
+                if self.args.paced:
+                    times["paced saves"] = self.saves(api, self.args.paced, pause=True)
+                    stack.kill_worker()
+                    times["saves, no worker"] = self.saves(api, self.args.paced, pause=False)
+                    times["paced, no worker"] = self.saves(api, self.args.paced, pause=True)
             return {k: pct(v) for k, v in times.items()}
         finally:
             stack.stop()
+
+    def saves(self, api: httpx.Client, n: int, *, pause: bool) -> list[float]:
+        """``n`` saves, a URL and a tweet in turn, each after a pause of 0.125-0.375 s if ``pause``."""
+        out = []
+        for i in range(n):
+            if pause:
+                time.sleep(random.uniform(0.125, 0.375))
+            body = self.url_body() if i % 2 else self.tweet_body()
+            out.append(timed(lambda body=body: api.post("/api/v1/items", json=body)))
+        return out
 
     def close(self) -> None:
         if self.meili is not None:
@@ -161,12 +182,12 @@ class SaveBench:
 
 
 def table(results: dict[str, dict[str, tuple[float, float]]]) -> str:
-    head = f"{'stack':<12}{'measure':<12}{'p50 ms':>9}{'p95 ms':>9}{'p50/ping':>10}{'p95/ping':>10}"
+    head = f"{'stack':<12}{'measure':<18}{'p50 ms':>9}{'p95 ms':>9}{'p50/ping':>10}{'p95/ping':>10}"
     lines = [head, "-" * len(head)]
     for stack, rows in results.items():
         ping50, ping95 = rows["ping"]
         for what, (p50, p95) in rows.items():
-            lines.append(f"{stack:<12}{what:<12}{p50:>9.1f}{p95:>9.1f}{p50 / ping50:>10.2f}{p95 / ping95:>10.2f}")
+            lines.append(f"{stack:<12}{what:<18}{p50:>9.1f}{p95:>9.1f}{p50 / ping50:>10.2f}{p95 / ping95:>10.2f}")
     return "\n".join(lines)
 
 
@@ -176,6 +197,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=200, help="rounds of ping + save URL + save tweet (default 200)")
     ap.add_argument("--size", type=int, default=2000, help="items in the library before saving (default 2000)")
     ap.add_argument("--busy", type=int, default=10, help="arXiv papers queued for the worker first (default 10)")
+    ap.add_argument("--paced", type=int, default=0, metavar="N",
+                    help="then N paced saves, N back to back and N paced with the worker stopped (see above)")
     args = ap.parse_args()
     bench = SaveBench(args)
     results = {}
