@@ -120,3 +120,21 @@ def test_thumbnail_is_a_png_of_the_requested_width():
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     width = int.from_bytes(png[16:20], "big")
     assert width == 240
+
+
+@pytest.mark.parametrize(
+    ("pages", "expected"),
+    [
+        ([], False),
+        (["word " * 3], False),  # 12 characters: fewer than 20 in all
+        (["abcd " * 5], True),  # 20 characters on one page
+        (["", "", "", "x" * 39], False),  # 4 pages need 40
+        (["", "", "", "x" * 40], True),  # all on the last page still counts
+        (["x" * 15, " \n\t" * 50, "y" * 15], True),  # whitespace is not counted, pages add up
+        (["x" * 15, " \n\t" * 50, "y" * 14], False),
+    ],
+)
+def test_text_layer_needs_ten_characters_a_page_and_twenty_in_all(pages, expected):
+    from app.extract.pdf import _has_text_layer
+
+    assert _has_text_layer(pages) is expected
