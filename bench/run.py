@@ -734,8 +734,8 @@ class Bench:
         """Figure 8. Eight people at once while the worker imports (a 10,000-entry BibTeX file,
         then arXiv papers): four search as they type (the search box sends at most one request
         per 200 ms, its debounce), four save a link a second, each in a process of its own and
-        out of step with the others (run_client); before them, the four savers alone,
-        as a reference. Then the same eight clients back to back, with no pause: the saturation
+        out of step with the others (run_client); before them, the four savers alone and
+        the four searchers alone, as references: the same request patterns without the load. Then the same eight clients back to back, with no pause: the saturation
         throughput and latency, reported without a target (on 2 cores the latency of N
         back-to-back clients is about N/2 service times whatever the code does)."""
         seconds = 10 if self.quick else 60
@@ -753,6 +753,20 @@ class Bench:
                             note=f"{len(paced)} requests, errors: {len(paced_errors)}; 1 link/s each, no searches,"
                                  " no import (the worker fetches what they save): the request pattern of the"
                                  " next row without its load"))
+        # And the four searchers alone, typing as they will under load: the search row's pattern
+        # without its load (figure 2's idle figure is one client searching back to back).
+        self.idle_worker(self.emb, self.engine)
+        alone, _, alone_errors, alone_in_app = self._clients(paced_seconds, search_every=0.2, save_every=1.0,
+                                                             savers=0)
+        alone_p50, alone_p95 = pct(alone)
+        idle_search = self.idle.get("search embedded")
+        self.report.add(Row("8", f"search, the 4 searchers alone ({paced_seconds} s)", p50=alone_p50, p95=alone_p95,
+                            limit="idle p95 (figure 2)", limit_p95=idle_search, target="(reported)",
+                            extra={"requests": len(alone), "errors": len(alone_errors)},
+                            note=f"{len(alone)} requests, errors: {len(alone_errors)}; in the app (Server-Timing)"
+                                 f" p95 {pct(alone_in_app['search'])[1]:.1f}; 1 search / 200 ms each, no saves,"
+                                 " no import, worker idle: the request pattern of the search row below without"
+                                 " its load"))
         web_log = self.workdir / "web.log"
         log_start = web_log.stat().st_size
         search_t, save_t, errors, in_app_t = self.under_load(seconds)
@@ -770,7 +784,7 @@ class Bench:
                                      + "; 4 people typing (<= 1 search / 200 ms each), 4 saving 1 link/s each,"
                                        " each a process, out of step; worker importing a BibTeX file, then arXiv papers"
                                      + (f"; p95 {p95 / paced_p95:.2f}x the 4 savers alone; web SQL meanwhile: {slow}"
-                                        if what == "save" else "")))
+                                        if what == "save" else f"; p95 {p95 / alone_p95:.2f}x the 4 searchers alone")))
         burst = 5 if self.quick else 20
         self.make_busy(self.emb, 5 if self.quick else 20)
         search_t, save_t, errors, _ = self._clients(burst, search_every=0.0, save_every=0.0)
