@@ -723,6 +723,24 @@ class Bench:
         in_app = {role: [x for r in results if r[0] == role for x in r[3]] for role in ("search", "save")}
         return search_t, save_t, errors, in_app
 
+    def pattern_alone(self, role: str, seconds: float, limit: str, limit_p95: float | None, note: str) -> float:
+        """Figure 8's four ``role`` clients ("search" or "save") alone for ``seconds``, once the
+        worker is idle: the request pattern of the loaded row without its load. Adds a reported
+        row beside ``limit``; returns its p95."""
+        self.idle_worker(self.emb, self.engine)
+        search_t, save_t, errors, in_app = self._clients(seconds, search_every=0.2, save_every=1.0,
+                                                         searchers=4 if role == "search" else 0,
+                                                         savers=4 if role == "save" else 0)
+        xs = search_t if role == "search" else save_t
+        p50, p95 = pct(xs)
+        who = "searchers" if role == "search" else "savers"
+        self.report.add(Row("8", f"{role}, the 4 {who} alone ({seconds} s)", p50=p50, p95=p95, limit=limit,
+                            limit_p95=limit_p95, target="(reported)",
+                            extra={"requests": len(xs), "errors": len(errors)},
+                            note=f"{len(xs)} requests, errors: {len(errors)}; in the app (Server-Timing) p95"
+                                 f" {pct(in_app[role])[1]:.1f}; {note}"))
+        return p95
+
     def under_load(self, seconds: float) -> tuple[list, list, list, dict[str, list]]:
         """Figure 8's load: the eight people of _clients while the worker imports a BibTeX file,
         then arXiv papers."""
@@ -734,39 +752,23 @@ class Bench:
         """Figure 8. Eight people at once while the worker imports (a 10,000-entry BibTeX file,
         then arXiv papers): four search as they type (the search box sends at most one request
         per 200 ms, its debounce), four save a link a second, each in a process of its own and
-        out of step with the others (run_client); before them, the four savers alone and
-        the four searchers alone, as references: the same request patterns without the load. Then the same eight clients back to back, with no pause: the saturation
-        throughput and latency, reported without a target (on 2 cores the latency of N
-        back-to-back clients is about N/2 service times whatever the code does)."""
+        out of step with the others (run_client); before them, the four savers alone and the four
+        searchers alone, as references (pattern_alone). Then the same eight clients back to back,
+        with no pause: the saturation throughput and latency, reported without a target (on 2 cores
+        the latency of N back-to-back clients is about N/2 service times whatever the code does)."""
         seconds = 10 if self.quick else 60
         idle_save = max(v for k, v in self.idle.items() if k.startswith("save") and "embedded" in k)
-        # The same four savers first, with nothing else running: figure 1's idle figure is one client
-        # saving back to back, and a client that saves once a second finds a machine that went idle
-        # in between. Reported beside the target, which keeps figure 1's idle figure.
-        paced_seconds = 5 if self.quick else 30
-        self.idle_worker(self.emb, self.engine)
-        _, paced, paced_errors, _ = self._clients(paced_seconds, search_every=0.2, save_every=1.0, searchers=0)
-        paced_p50, paced_p95 = pct(paced)
-        self.report.add(Row("8", f"save, the 4 savers alone ({paced_seconds} s)", p50=paced_p50, p95=paced_p95,
-                            limit="idle p95 (figure 1)", limit_p95=idle_save, target="(reported)",
-                            extra={"requests": len(paced), "errors": len(paced_errors)},
-                            note=f"{len(paced)} requests, errors: {len(paced_errors)}; 1 link/s each, no searches,"
-                                 " no import (the worker fetches what they save): the request pattern of the"
-                                 " next row without its load"))
-        # And the four searchers alone, typing as they will under load: the search row's pattern
-        # without its load (figure 2's idle figure is one client searching back to back).
-        self.idle_worker(self.emb, self.engine)
-        alone, _, alone_errors, alone_in_app = self._clients(paced_seconds, search_every=0.2, save_every=1.0,
-                                                             savers=0)
-        alone_p50, alone_p95 = pct(alone)
-        idle_search = self.idle.get("search embedded")
-        self.report.add(Row("8", f"search, the 4 searchers alone ({paced_seconds} s)", p50=alone_p50, p95=alone_p95,
-                            limit="idle p95 (figure 2)", limit_p95=idle_search, target="(reported)",
-                            extra={"requests": len(alone), "errors": len(alone_errors)},
-                            note=f"{len(alone)} requests, errors: {len(alone_errors)}; in the app (Server-Timing)"
-                                 f" p95 {pct(alone_in_app['search'])[1]:.1f}; 1 search / 200 ms each, no saves,"
-                                 " no import, worker idle: the request pattern of the search row below without"
-                                 " its load"))
+        # The same four savers first, then the four searchers, with nothing else running: figure 1's
+        # and figure 2's idle figures are one client saving or searching back to back, and a client
+        # that sends once a second (or five times) finds a machine that went idle in between.
+        # Reported beside the targets, which keep figure 1's and figure 2's idle figures.
+        alone_seconds = 5 if self.quick else 30
+        savers_alone_p95 = self.pattern_alone("save", alone_seconds, "idle p95 (figure 1)", idle_save,
+                                       "1 link/s each, no searches, no import (the worker fetches what they"
+                                       " save): the request pattern of the save row below without its load")
+        searchers_alone_p95 = self.pattern_alone("search", alone_seconds, "idle p95 (figure 2)", self.idle.get("search embedded"),
+                                       "1 search / 200 ms each, no saves, no import, worker idle: the request"
+                                       " pattern of the search row below without its load")
         web_log = self.workdir / "web.log"
         log_start = web_log.stat().st_size
         search_t, save_t, errors, in_app_t = self.under_load(seconds)
@@ -783,8 +785,8 @@ class Bench:
                                      + f"; in the app (Server-Timing) p95 {in_app.get(what, float('nan')):.1f}"
                                      + "; 4 people typing (<= 1 search / 200 ms each), 4 saving 1 link/s each,"
                                        " each a process, out of step; worker importing a BibTeX file, then arXiv papers"
-                                     + (f"; p95 {p95 / paced_p95:.2f}x the 4 savers alone; web SQL meanwhile: {slow}"
-                                        if what == "save" else f"; p95 {p95 / alone_p95:.2f}x the 4 searchers alone")))
+                                     + (f"; p95 {p95 / savers_alone_p95:.2f}x the 4 savers alone; web SQL meanwhile: {slow}"
+                                        if what == "save" else f"; p95 {p95 / searchers_alone_p95:.2f}x the 4 searchers alone")))
         burst = 5 if self.quick else 20
         self.make_busy(self.emb, 5 if self.quick else 20)
         search_t, save_t, errors, _ = self._clients(burst, search_every=0.0, save_every=0.0)
