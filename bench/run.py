@@ -763,12 +763,14 @@ class Bench:
         # that sends once a second (or five times) finds a machine that went idle in between.
         # Reported beside the targets, which keep figure 1's and figure 2's idle figures.
         alone_seconds = 5 if self.quick else 30
-        savers_alone_p95 = self.pattern_alone("save", alone_seconds, "idle p95 (figure 1)", idle_save,
-                                       "1 link/s each, no searches, no import (the worker fetches what they"
-                                       " save): the request pattern of the save row below without its load")
-        searchers_alone_p95 = self.pattern_alone("search", alone_seconds, "idle p95 (figure 2)", self.idle.get("search embedded"),
-                                       "1 search / 200 ms each, no saves, no import, worker idle: the request"
-                                       " pattern of the search row below without its load")
+        savers_alone_p95 = self.pattern_alone(
+            "save", alone_seconds, "idle p95 (figure 1)", idle_save,
+            "1 link/s each, no searches, no import (the worker fetches what they save): the request pattern"
+            " of the save row below without its load")
+        searchers_alone_p95 = self.pattern_alone(
+            "search", alone_seconds, "idle p95 (figure 2)", self.idle.get("search embedded"),
+            "1 search / 200 ms each, no saves, no import, worker idle: the request pattern of the search row"
+            " below without its load")
         web_log = self.workdir / "web.log"
         log_start = web_log.stat().st_size
         search_t, save_t, errors, in_app_t = self.under_load(seconds)

@@ -55,6 +55,9 @@ def pct(xs: list[float]) -> tuple[float, float]:
     return statistics.median(xs), statistics.quantiles(xs, n=20, method="inclusive")[-1]
 
 
+FIGURE_8_SAVERS, FIGURE_8_SAVE_EVERY = 4, 1.0  # bench/run's fig_load: four savers, a link a second each
+
+
 def timed(fn: Callable[[], httpx.Response]) -> float:
     t = time.perf_counter()
     fn().raise_for_status()
@@ -164,11 +167,14 @@ class SaveBench:
             stack.stop()
 
     def saves(self, api: httpx.Client, n: int, *, pause: bool) -> list[float]:
-        """``n`` saves, a URL and a tweet in turn, each after a pause of 0.125-0.375 s if ``pause``."""
+        """``n`` saves, a URL and a tweet in turn, each after a pause if ``pause``: figure 8's four
+        savers send a link a second each, at 0.5-1.5 times their mean gap (bench/run.run_client), so
+        together one every 0.125-0.375 s."""
+        gap = FIGURE_8_SAVE_EVERY / FIGURE_8_SAVERS
         out = []
         for i in range(n):
             if pause:
-                time.sleep(random.uniform(0.125, 0.375))
+                time.sleep(random.uniform(0.5, 1.5) * gap)
             body = self.url_body() if i % 2 else self.tweet_body()
             out.append(timed(lambda body=body: api.post("/api/v1/items", json=body)))
         return out

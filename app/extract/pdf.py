@@ -146,8 +146,9 @@ def _clean(text: str) -> str:
 
 def _has_text_layer(pages: list[str]) -> bool:
     """A scanned PDF has (almost) no extractable characters; a real one has many on most pages
-    (at least 10 per page on average, and 20 in all). Stops counting once there are enough: page 1
-    of a paper usually has (on the 17 shared PDFs, counting them all cost 1.3% of extraction)."""
+    (at least 10 per page on average, and 20 in all). Counting stops once there are enough, which
+    for a paper is usually after page 1 (counting every page of the 17 shared PDFs cost 1.3% of
+    extraction)."""
     if not pages:
         return False
     needed = max(20, 10 * len(pages))
