@@ -85,7 +85,8 @@ class LoadAB:
             b.fig_save(stack, name)
             url_row, tweet_row = b.report.rows[-2:]
             save_idle = (max(url_row.p50, tweet_row.p50), max(url_row.p95, tweet_row.p95))
-            search_t, save_t, errors, _ = b.under_load(self.args.seconds)
+            times, errors, _ = b.under_load(self.args.seconds)
+            search_t, save_t = times["search"], times["save"]
         finally:
             stack.stop()
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -691,10 +691,12 @@ class Bench:
                                  " identifiers (nothing to fetch afterwards)"))
 
     def _clients(self, seconds: float, search_every: float, save_every: float, *, searchers: int = 4,
-                 savers: int = 4) -> tuple[list, list, list, dict[str, list]]:
+                 savers: int = 4, pingers: int = 0) -> tuple[dict[str, list], list, dict[str, list]]:
         """``searchers`` + ``savers`` clients (8 by default) for ``seconds``, each starting a request
-        at most every ``*_every`` seconds (0: back to back). Returns (search ms, save ms, errors,
-        the ms the app itself took by its Server-Timing header: {"search": [...], "save": [...]}).
+        at most every ``*_every`` seconds (0: back to back); ``pingers`` ask the trivial
+        authenticated endpoint, paced as the searchers. Returns (ms of each request by role
+        {"search": [...], "save": [...], "ping": [...]}, errors, the ms the app itself took by its
+        Server-Timing header, by role).
 
         Each client is a process of its own, as each person has a browser of their own, and out of
         step with the others (run_client). Clients started together and paced exactly send together:
@@ -706,6 +708,7 @@ class Bench:
                   "seconds": seconds}
         roles = [("search", 2 * i, search_every) for i in range(searchers)]
         roles += [("save", 2 * i + 1, save_every) for i in range(savers)]
+        roles += [("ping", 100 + i, search_every) for i in range(pingers)]
         ctx = multiprocessing.get_context("spawn")
         with ctx.Manager() as manager:
             ready, go, out = manager.Barrier(len(roles) + 1), manager.Event(), manager.Queue()
@@ -717,31 +720,31 @@ class Bench:
             results = [out.get(timeout=seconds + 120) for _ in procs]
             for proc in procs:
                 proc.join(timeout=30)
-        search_t = [x for role, xs, *_ in results if role == "search" for x in xs]
-        save_t = [x for role, xs, *_ in results if role == "save" for x in xs]
+        times = {role: [x for r in results if r[0] == role for x in r[1]] for role in ("search", "save", "ping")}
         errors = [e for _, _, errs, *_ in results for e in errs]
-        in_app = {role: [x for r in results if r[0] == role for x in r[3]] for role in ("search", "save")}
-        return search_t, save_t, errors, in_app
+        in_app = {role: [x for r in results if r[0] == role for x in r[3]] for role in ("search", "save", "ping")}
+        return times, errors, in_app
 
     def pattern_alone(self, role: str, seconds: float, limit: str, limit_p95: float | None, note: str) -> float:
-        """Figure 8's four ``role`` clients ("search" or "save") alone for ``seconds``, once the
-        worker is idle: the request pattern of the loaded row without its load. Adds a reported
-        row beside ``limit``; returns its p95."""
+        """Figure 8's four ``role`` clients ("search" or "save"; "ping": four clients asking the
+        trivial endpoint, paced as the searchers) alone for ``seconds``, once the worker is idle:
+        the request pattern of the loaded row without its load. Adds a reported row beside
+        ``limit``; returns its p95."""
         self.idle_worker(self.emb, self.engine)
-        search_t, save_t, errors, in_app = self._clients(seconds, search_every=0.2, save_every=1.0,
-                                                         searchers=4 if role == "search" else 0,
-                                                         savers=4 if role == "save" else 0)
-        xs = search_t if role == "search" else save_t
+        clients = {"searchers": 0, "savers": 0, "pingers": 0}
+        clients[{"search": "searchers", "save": "savers", "ping": "pingers"}[role]] = 4
+        times, errors, in_app = self._clients(seconds, search_every=0.2, save_every=1.0, **clients)
+        xs = times[role]
         p50, p95 = pct(xs)
-        who = "searchers" if role == "search" else "savers"
-        self.report.add(Row("8", f"{role}, the 4 {who} alone ({seconds} s)", p50=p50, p95=p95, limit=limit,
+        who = {"search": "the 4 searchers", "save": "the 4 savers", "ping": "4 clients paced as the searchers"}[role]
+        self.report.add(Row("8", f"{role}, {who} alone ({seconds} s)", p50=p50, p95=p95, limit=limit,
                             limit_p95=limit_p95, target="(reported)",
                             extra={"requests": len(xs), "errors": len(errors)},
                             note=f"{len(xs)} requests, errors: {len(errors)}; in the app (Server-Timing) p95"
                                  f" {pct(in_app[role])[1]:.1f}; {note}"))
         return p95
 
-    def under_load(self, seconds: float) -> tuple[list, list, list, dict[str, list]]:
+    def under_load(self, seconds: float) -> tuple[dict[str, list], list, dict[str, list]]:
         """Figure 8's load: the eight people of _clients while the worker imports a BibTeX file,
         then arXiv papers."""
         self.upload_import(self.emb, 1000 if self.quick else 10_000, word_for(800_000 + self.arxiv_n))
@@ -752,8 +755,9 @@ class Bench:
         """Figure 8. Eight people at once while the worker imports (a 10,000-entry BibTeX file,
         then arXiv papers): four search as they type (the search box sends at most one request
         per 200 ms, its debounce), four save a link a second, each in a process of its own and
-        out of step with the others (run_client); before them, the four savers alone and the four
-        searchers alone, as references (pattern_alone). Then the same eight clients back to back,
+        out of step with the others (run_client); before them, the four savers alone, the four
+        searchers alone and four clients asking the trivial endpoint at the searchers' pace, as
+        references (pattern_alone). Then the same eight clients back to back,
         with no pause: the saturation throughput and latency, reported without a target (on 2 cores
         the latency of N back-to-back clients is about N/2 service times whatever the code does)."""
         seconds = 10 if self.quick else 60
@@ -771,9 +775,21 @@ class Bench:
             "search", alone_seconds, "idle p95 (figure 2)", self.idle.get("search embedded"),
             "1 search / 200 ms each, no saves, no import, worker idle: the request pattern of the search row"
             " below without its load")
+        # The pattern's own floor: the trivial endpoint asked back to back by one client, then by
+        # four at the searchers' pace, the worker idle for both. A process that sleeps between
+        # requests finds its caches cold: on one machine a ping took 2x the CPU time paced.
+        self.idle_worker(self.emb, self.engine)
+        with self.emb.api() as api:
+            self.ping_times(api, 10)
+            ping_p95 = pct(self.ping_times(api, 200))[1]
+        pingers_p95 = self.pattern_alone(
+            "ping", alone_seconds, "ping back to back", ping_p95,
+            "GET /api/v1/ping (auth'd) every 200 ms on average from each of 4 clients, worker idle: what"
+            " the searchers' pacing costs a request that does nothing")
         web_log = self.workdir / "web.log"
         log_start = web_log.stat().st_size
-        search_t, save_t, errors, in_app_t = self.under_load(seconds)
+        times, errors, in_app_t = self.under_load(seconds)
+        search_t, save_t = times["search"], times["save"]
         slow = slow_statements_since(web_log, log_start)
         in_app = {what: pct(xs)[1] for what, xs in in_app_t.items() if xs}
         for what, xs, idle in (("search", search_t, self.idle.get("search embedded")), ("save", save_t, idle_save)):
@@ -788,10 +804,13 @@ class Bench:
                                      + "; 4 people typing (<= 1 search / 200 ms each), 4 saving 1 link/s each,"
                                        " each a process, out of step; worker importing a BibTeX file, then arXiv papers"
                                      + (f"; p95 {p95 / savers_alone_p95:.2f}x the 4 savers alone; web SQL meanwhile: {slow}"
-                                        if what == "save" else f"; p95 {p95 / searchers_alone_p95:.2f}x the 4 searchers alone")))
+                                        if what == "save" else f"; p95 {p95 / searchers_alone_p95:.2f}x the 4 searchers alone"
+                                        f" (a ping paced as they are: {pingers_p95 / ping_p95:.2f}x"
+                                        " one back to back)")))
         burst = 5 if self.quick else 20
         self.make_busy(self.emb, 5 if self.quick else 20)
-        search_t, save_t, errors, _ = self._clients(burst, search_every=0.0, save_every=0.0)
+        times, errors, _ = self._clients(burst, search_every=0.0, save_every=0.0)
+        search_t, save_t = times["search"], times["save"]
         for what, xs, idle in (("search", search_t, self.idle.get("search embedded")), ("save", save_t, idle_save)):
             p50, p95 = pct(xs)
             self.report.add(Row("8", f"{what}, 8 clients back to back ({burst} s)", p50=p50, p95=p95,
@@ -899,7 +918,8 @@ def client_process(role: tuple[str, int, float], common: dict, ready, go, out) -
 def run_client(role: str, seed: int, every: float, *, base_url: str, token: str, queries: list[str],
                blog_url: str, tweets: list[str], seconds: float, ready, go) -> tuple[str, list, list, list]:
     """Search as the search box does (``role`` "search": the results fragment, a logged-in
-    browser) or save (``role`` "save": a link or a captured tweet by the API, half each), a request
+    browser), save (``role`` "save": a link or a captured tweet by the API, half each) or ask
+    the trivial authenticated endpoint (``role`` "ping": the floor of the pattern), a request
     at most every ``every`` seconds on average, for ``seconds``. Returns (role, ms of each
     request, errors, ms the app took for each by its Server-Timing header)."""
     rng = random.Random(seed * 7919 + os.getpid())
@@ -907,7 +927,7 @@ def run_client(role: str, seed: int, every: float, *, base_url: str, token: str,
     server: list[float] = []
     errors: list[str] = []
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        if role == "search":
+        if role == "search":  # a browser, logged in
             r = client.post("/login", data={"password": TEST_PASSWORD, "next": "/"})
             if r.status_code not in (200, 303):
                 raise SystemExit(f"login answered {r.status_code}")
@@ -924,6 +944,9 @@ def run_client(role: str, seed: int, every: float, *, base_url: str, token: str,
             if role == "search":
                 t = time.perf_counter()
                 r = client.get(f"/search?q={quote(rng.choice(queries))}", headers={"HX-Request": "true"})
+            elif role == "ping":
+                t = time.perf_counter()
+                r = client.get("/api/v1/ping")
             else:
                 if rng.random() < 0.5:
                     body = {"url": f"{blog_url}{rng.randrange(390)}?v={rng.random()}"}

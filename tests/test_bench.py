@@ -54,7 +54,7 @@ def test_a_quick_run_measures_every_figure_on_both_stacks(quick_run: tuple[subpr
         "save arXiv URL -> found by its title (embedded", "save arXiv URL -> found by its title (production",
         "reindex embedded", "reindex meilisearch", "BibTeX import", "extraction step",
         "library page, 50 items", "search under load", "save under load", "search, the 4 searchers alone",
-        "save, the 4 savers alone",
+        "save, the 4 savers alone", "ping, 4 clients paced as the searchers alone",
         "peak RSS web (embedded)", "peak RSS worker (embedded)", "peak RSS web (production)",
         "peak RSS worker (production)", "peak RSS meilisearch",
     ):
@@ -73,7 +73,7 @@ def test_a_quick_run_measures_every_figure_on_both_stacks(quick_run: tuple[subpr
 def test_no_request_fails_under_load(quick_run: tuple[subprocess.CompletedProcess[str], dict]) -> None:
     _, data = quick_run
     loaded = [r for r in data["rows"] if r["figure"] == "8"]
-    assert len(loaded) == 6
+    assert len(loaded) == 7
     for r in loaded:
         assert r["extra"]["requests"] > 0 and r["extra"]["errors"] == 0, r
 
