@@ -736,8 +736,9 @@ class Bench:
         times, errors, in_app = self._clients(seconds, search_every=0.2, save_every=1.0, **clients)
         xs = times[role]
         p50, p95 = pct(xs)
-        who = {"search": "the 4 searchers", "save": "the 4 savers", "ping": "4 clients paced as the searchers"}[role]
-        self.report.add(Row("8", f"{role}, {who} alone ({seconds} s)", p50=p50, p95=p95, limit=limit,
+        who = {"search": "the 4 searchers alone", "save": "the 4 savers alone",
+               "ping": "4 clients at the searchers' pace"}[role]
+        self.report.add(Row("8", f"{role}, {who} ({seconds} s)", p50=p50, p95=p95, limit=limit,
                             limit_p95=limit_p95, target="(reported)",
                             extra={"requests": len(xs), "errors": len(errors)},
                             note=f"{len(xs)} requests, errors: {len(errors)}; in the app (Server-Timing) p95"

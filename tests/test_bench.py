@@ -54,7 +54,7 @@ def test_a_quick_run_measures_every_figure_on_both_stacks(quick_run: tuple[subpr
         "save arXiv URL -> found by its title (embedded", "save arXiv URL -> found by its title (production",
         "reindex embedded", "reindex meilisearch", "BibTeX import", "extraction step",
         "library page, 50 items", "search under load", "save under load", "search, the 4 searchers alone",
-        "save, the 4 savers alone", "ping, 4 clients paced as the searchers alone",
+        "save, the 4 savers alone", "ping, 4 clients at the searchers' pace",
         "peak RSS web (embedded)", "peak RSS worker (embedded)", "peak RSS web (production)",
         "peak RSS worker (production)", "peak RSS meilisearch",
     ):
