@@ -63,6 +63,13 @@ from tests.fixtures.services import PG_URL, port_open  # noqa: E402
 from tests.fixtures.sql import slow_statements  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
+# Figure 8's people: four type searches (the search box sends at most one request per 200 ms),
+# four save a link a second. bench/save_bench.py paces its saves from these too.
+SEARCHERS, SEARCH_EVERY = 4, 0.2
+SAVERS, SAVE_EVERY = 4, 1.0
+# pattern_alone's roles: the _clients argument that sets their number, and the row's words.
+PATTERNS = {"search": ("searchers", "the 4 searchers alone"), "save": ("savers", "the 4 savers alone"),
+            "ping": ("pingers", "4 clients at the searchers' pace")}
 # Meilisearch runs at this nice level, as docker-compose.yml gives it (and the worker) a quarter
 # of the CPU shares of the web process: indexing must not take the cores a save is waiting for.
 MEILI_NICE = int(os.environ.get("LECTERN_BENCH_MEILI_NICE", "10"))
@@ -690,8 +697,8 @@ class Bench:
                             note=f"uploaded on /imports, worker running; job {status}, {created} created; entries without"
                                  " identifiers (nothing to fetch afterwards)"))
 
-    def _clients(self, seconds: float, search_every: float, save_every: float, *, searchers: int = 4,
-                 savers: int = 4, pingers: int = 0) -> tuple[dict[str, list], list, dict[str, list]]:
+    def _clients(self, seconds: float, search_every: float, save_every: float, *, searchers: int = SEARCHERS,
+                 savers: int = SAVERS, pingers: int = 0) -> tuple[dict[str, list], list, dict[str, list]]:
         """``searchers`` + ``savers`` clients (8 by default) for ``seconds``, each starting a request
         at most every ``*_every`` seconds (0: back to back); ``pingers`` ask the trivial
         authenticated endpoint, paced as the searchers. Returns (ms of each request by role
@@ -720,9 +727,13 @@ class Bench:
             results = [out.get(timeout=seconds + 120) for _ in procs]
             for proc in procs:
                 proc.join(timeout=30)
-        times = {role: [x for r in results if r[0] == role for x in r[1]] for role in ("search", "save", "ping")}
-        errors = [e for _, _, errs, *_ in results for e in errs]
-        in_app = {role: [x for r in results if r[0] == role for x in r[3]] for role in ("search", "save", "ping")}
+        times: dict[str, list] = {"search": [], "save": [], "ping": []}
+        in_app: dict[str, list] = {"search": [], "save": [], "ping": []}
+        errors = []
+        for role, xs, errs, server in results:
+            times[role] += xs
+            in_app[role] += server
+            errors += errs
         return times, errors, in_app
 
     def pattern_alone(self, role: str, seconds: float, limit: str, limit_p95: float | None, note: str) -> float:
@@ -732,12 +743,11 @@ class Bench:
         ``limit``; returns its p95."""
         self.idle_worker(self.emb, self.engine)
         clients = {"searchers": 0, "savers": 0, "pingers": 0}
-        clients[{"search": "searchers", "save": "savers", "ping": "pingers"}[role]] = 4
-        times, errors, in_app = self._clients(seconds, search_every=0.2, save_every=1.0, **clients)
+        argument, who = PATTERNS[role]
+        clients[argument] = 4
+        times, errors, in_app = self._clients(seconds, search_every=SEARCH_EVERY, save_every=SAVE_EVERY, **clients)
         xs = times[role]
         p50, p95 = pct(xs)
-        who = {"search": "the 4 searchers alone", "save": "the 4 savers alone",
-               "ping": "4 clients at the searchers' pace"}[role]
         self.report.add(Row("8", f"{role}, {who} ({seconds} s)", p50=p50, p95=p95, limit=limit,
                             limit_p95=limit_p95, target="(reported)",
                             extra={"requests": len(xs), "errors": len(errors)},
@@ -750,7 +760,7 @@ class Bench:
         then arXiv papers."""
         self.upload_import(self.emb, 1000 if self.quick else 10_000, word_for(800_000 + self.arxiv_n))
         self.make_busy(self.emb, 10 if self.quick else 40)
-        return self._clients(seconds, search_every=0.2, save_every=1.0)
+        return self._clients(seconds, search_every=SEARCH_EVERY, save_every=SAVE_EVERY)
 
     def fig_load(self) -> None:
         """Figure 8. Eight people at once while the worker imports (a 10,000-entry BibTeX file,

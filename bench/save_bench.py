@@ -43,6 +43,7 @@ from app.config import Settings  # noqa: E402
 from app.db import make_engine  # noqa: E402
 from app.migrate import upgrade_database  # noqa: E402
 from bench.data import Corpus, load_library, serve_stand_ins, stack_env  # noqa: E402
+from bench.run import SAVE_EVERY, SAVERS  # noqa: E402
 from bench.search_bench import start_meili  # noqa: E402
 from tests.e2e.stack import Stack, flush_redis_db, production_env  # noqa: E402
 from tests.fixtures.fakeweb import FakeWeb, make_test_pdf  # noqa: E402
@@ -53,9 +54,6 @@ REDIS_URL = os.environ.get("LECTERN_SAVE_BENCH_REDIS_URL", "redis://127.0.0.1:63
 
 def pct(xs: list[float]) -> tuple[float, float]:
     return statistics.median(xs), statistics.quantiles(xs, n=20, method="inclusive")[-1]
-
-
-FIGURE_8_SAVERS, FIGURE_8_SAVE_EVERY = 4, 1.0  # bench/run's fig_load: four savers, a link a second each
 
 
 def timed(fn: Callable[[], httpx.Response]) -> float:
@@ -170,7 +168,7 @@ class SaveBench:
         """``n`` saves, a URL and a tweet in turn, each after a pause if ``pause``: figure 8's four
         savers send a link a second each, at 0.5-1.5 times their mean gap (bench/run.run_client), so
         together one every 0.125-0.375 s."""
-        gap = FIGURE_8_SAVE_EVERY / FIGURE_8_SAVERS
+        gap = SAVE_EVERY / SAVERS
         out = []
         for i in range(n):
             if pause:
