@@ -168,12 +168,12 @@ def test_an_index_with_another_releases_settings_is_emptied_and_flagged(backend,
 
 
 def test_case_blind_matches_of_ascii_and_cjk_words_are_found_through_lower():
-    """Matcher.spans looks for ASCII and CJK query words in text.lower() (with text._CASE_FIXES):
+    """Matcher.spans looks for ASCII and CJK query words in text.lower() (after text.case_fixed):
     every character that re.IGNORECASE matches to such a word's character must lower to it."""
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     for ch in string.ascii_lowercase + string.digits + "扩散推理の":
         for found in set(re.compile(re.escape(ch), re.IGNORECASE).findall(every)):
-            assert found.translate(text._CASE_FIXES).lower() == ch, (ch, found)
+            assert text.case_fixed(found).lower() == ch, (ch, found)
 
 
 def test_spans_are_the_regexs_matches():
