@@ -145,6 +145,40 @@ def test_filter_only_search_pages_exactly_and_estimates_facets_past_the_cap(tmp_
     small.close()
 
 
+def test_the_item_count_behind_estimates_follows_every_write(tmp_path):
+    """The count of items a capped search scales its total by is kept between searches; a
+    write by this backend or by another connection (the worker's) counts it again."""
+    path = tmp_path / "search.db"
+    web, worker = EmbeddedBackend(path, candidate_cap=2), EmbeddedBackend(path)
+    web.setup()
+
+    def docs(ids):
+        return [SearchDocument(item_id=i, kind="paper", title=f"kiwi {i}") for i in ids]
+
+    def estimate() -> int:  # 2 of the matches counted, scaled by items / items saved since
+        found = web.search(parse_query("kiwi", limit=1))
+        assert found.exhaustive is False
+        return found.total
+
+    web.upsert(docs(range(1, 5)))
+    with web._connection() as conn:
+        assert web._item_count(conn) == 4
+    assert estimate() == 4
+    worker.upsert(docs(range(5, 9)))  # another connection: the web's count is stale
+    assert estimate() == 8
+    with web._connection() as conn:
+        assert web._item_count(conn) == 8
+    web.delete([1, 2])  # this backend's own write
+    with web._connection() as conn:
+        assert web._item_count(conn) == 6
+    assert estimate() == 6
+    worker.clear()
+    with web._connection() as conn:
+        assert web._item_count(conn) == 0
+    web.close()
+    worker.close()
+
+
 def test_prepare_search_queues_the_library_only_when_setup_emptied_the_index(tmp_path):
     """The shared step every caller of setup() goes through (app start, imports, `lectern import`)."""
     import sqlite3
