@@ -49,13 +49,22 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 def app_to_serve(settings: Settings) -> FastAPI:
-    """The app `lectern serve` runs, with what making it left behind frozen. What create_app made
-    (modules, classes, routes, schemas: about 140k objects) lives as long as the process; frozen,
-    it is out of the collector's sight, so a full collection scans the few thousand objects made
-    since (about 4 ms) instead of all of them (about 100 ms, in the middle of whichever request set
-    it off)."""
+    """The app `lectern serve` runs, with what making it left behind frozen, in a process whose
+    threads take turns at Python's lock every ``settings.gil_switch_ms``.
+
+    What create_app made (modules, classes, routes, schemas: about 140k objects) lives as long as
+    the process; frozen, it is out of the collector's sight, so a full collection scans the few
+    thousand objects made since (about 4 ms) instead of all of them (about 100 ms, in the middle
+    of whichever request set it off).
+
+    A request crosses from the event loop to a pool thread and back; each crossing waits for the
+    lock while another thread runs Python, up to the switch interval: at Python's 5 ms, a save
+    that comes during a search waits for it in 5 ms slices. Under figure 8's load (bench/load_ab.py,
+    6 rounds of 40 s each way) 1 ms gave saves a p95 of 15.1 ms and searches 39.8 (medians), 5 ms
+    16.7 and 42.0, idle figures alike; single rounds overlap, so the gain is small and not sure."""
     from app.main import create_app
 
+    sys.setswitchinterval(settings.gil_switch_ms / 1000)
     app = create_app(settings)
     gc.collect()
     gc.freeze()

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `lectern serve` binds.")
     port: int = Field(8000, description="Port `lectern serve` binds.")
     worker_concurrency: int = Field(1, description="Worker processes `lectern serve` and `lectern worker` start.")
+    gil_switch_ms: float = Field(
+        1.0, gt=0, le=100,
+        description="Longest the web process's threads hold Python's lock while another waits (Python's default: 5 ms): "
+        "a save or a page waits less behind a search.",
+    )
     worker_nice: int = Field(
         10, ge=0, le=19,
         description="CPU niceness the worker runs at (0-19): fetching and extraction yield the CPU to pages people wait on.",

@@ -59,17 +59,19 @@ def test_a_new_worker_removes_the_beat_directories_of_workers_that_are_gone(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, older.name, other.name])
 
 
-def test_the_served_app_leaves_what_making_it_made_out_of_the_collectors_sight(tmp_path):
+def test_serving_freezes_what_making_the_app_made_and_shortens_turns_at_the_gil(tmp_path):
     """`lectern serve` runs app_to_serve: after it, the objects create_app made (modules, routes,
-    schemas) are frozen, so a full collection during a request does not scan them all again. In a
-    process of its own, as serve is: freezing here would reach into the test run."""
+    schemas) are frozen, so a full collection during a request does not scan them all again, and
+    threads take turns at the GIL every settings.gil_switch_ms. In a process of its own, as serve
+    is: freezing here would reach into the test run."""
     script = (
-        "import gc, json\n"
+        "import gc, json, sys\n"
         "from app.cli import app_to_serve\n"
         "from tests.fixtures.app import make_settings\n"
         "from pathlib import Path\n"
         f"app = app_to_serve(make_settings(Path({str(tmp_path)!r})))\n"
-        "print(json.dumps({'frozen': gc.get_freeze_count(), 'routes': len(app.routes)}))\n"
+        "print(json.dumps({'frozen': gc.get_freeze_count(), 'routes': len(app.routes),\n"
+        "                  'switch': sys.getswitchinterval()}))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -77,3 +79,4 @@ def test_the_served_app_leaves_what_making_it_made_out_of_the_collectors_sight(t
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["routes"] > 10  # the app itself, made as create_app makes it
     assert seen["frozen"] > 50_000, seen  # about 140k; 0 when nothing is frozen
+    assert seen["switch"] == 0.001  # settings.gil_switch_ms; Python's own is 0.005
