@@ -207,7 +207,7 @@ def case_fixed(text: str) -> str:
     """text with the characters of _CASE_FIXES replaced by the ASCII letter they match. One
     str.replace each: str.translate looks every character up in its table, 0.3 ms on average on
     a PDF page holding a dotless i (TeX's accents leave them) against 2 us. 3% of the pages of
-    bench/run's library hold one, and 14% of the pages its English queries match first."""
+    bench/run's library hold one, and 14% of the pages five of its English queries match first."""
     for char, letter in _CASE_FIXES:
         if char in text:
             text = text.replace(char, letter)
