@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from pydantic import ValidationError
 
 from app.config import Settings
 
@@ -22,8 +23,18 @@ if TYPE_CHECKING:
 
 
 def _settings(**overrides) -> Settings:
+    """The settings, from the environment and ``overrides``; a value that does not fit ends the
+    command with one line per bad setting (its variable, what is wrong, what was given), not a
+    traceback."""
     values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**values) if values else Settings()
+    try:
+        return Settings(**values) if values else Settings()
+    except ValidationError as exc:
+        lines = [
+            f"LECTERN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']} (given: {err.get('input')!r})"
+            for err in exc.errors()
+        ]
+        raise click.ClickException("bad settings:\n" + "\n".join(lines)) from None
 
 
 @click.group()

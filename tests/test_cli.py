@@ -38,6 +38,16 @@ def test_token_create_on_a_fresh_database_creates_the_owner_from_the_password_on
     assert verify_password(users[0][1], "correct horse battery")
 
 
+def test_a_setting_that_does_not_fit_ends_the_command_with_its_variable_not_a_traceback(tmp_path):
+    env = {"LECTERN_DATA_DIR": str(tmp_path), "LECTERN_GIL_SWITCH_MS": "0", "LECTERN_WORKER_NICE": "40"}
+    result = CliRunner().invoke(main, ["check"], env=env)
+    assert result.exit_code == 1
+    assert "LECTERN_GIL_SWITCH_MS: Input should be greater than 0 (given: '0')" in result.output
+    assert "LECTERN_WORKER_NICE: Input should be less than or equal to 19 (given: '40')" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "lectern.db").exists()  # nothing was started
+
+
 def test_token_create_without_an_owner_or_a_password_says_how_to_make_one(tmp_path):
     result = _run(tmp_path, "token", "create", "laptop")
     assert result.exit_code != 0
