@@ -67,9 +67,10 @@ OUT = ROOT / "bench" / "out"
 # four save a link a second. bench/save_bench.py paces its saves from these too.
 SEARCHERS, SEARCH_EVERY = 4, 0.2
 SAVERS, SAVE_EVERY = 4, 1.0
-# pattern_alone's roles: the _clients argument that sets their number, and the row's words.
-PATTERNS = {"search": ("searchers", "the 4 searchers alone"), "save": ("savers", "the 4 savers alone"),
-            "ping": ("pingers", "4 clients at the searchers' pace")}
+# pattern_alone's roles: the _clients argument that sets their number, that number, the row's words.
+PATTERNS = {"search": ("searchers", SEARCHERS, f"the {SEARCHERS} searchers alone"),
+            "save": ("savers", SAVERS, f"the {SAVERS} savers alone"),
+            "ping": ("pingers", SEARCHERS, f"{SEARCHERS} clients at the searchers' pace")}
 # Meilisearch runs at this nice level, as docker-compose.yml gives it (and the worker) a quarter
 # of the CPU shares of the web process: indexing must not take the cores a save is waiting for.
 MEILI_NICE = int(os.environ.get("LECTERN_BENCH_MEILI_NICE", "10"))
@@ -743,8 +744,8 @@ class Bench:
         ``limit``; returns its p95."""
         self.idle_worker(self.emb, self.engine)
         clients = {"searchers": 0, "savers": 0, "pingers": 0}
-        argument, who = PATTERNS[role]
-        clients[argument] = 4
+        argument, count, who = PATTERNS[role]
+        clients[argument] = count
         times, errors, in_app = self._clients(seconds, search_every=SEARCH_EVERY, save_every=SAVE_EVERY, **clients)
         xs = times[role]
         p50, p95 = pct(xs)
