@@ -145,6 +145,43 @@ def test_filter_only_search_pages_exactly_and_estimates_facets_past_the_cap(tmp_
     small.close()
 
 
+def test_matches_are_read_a_step_at_a_time_each_step_one_row(tmp_path):
+    """FTS5's matches are read in growing steps, each step as one row of rowids (Python's
+    sqlite3 lets go of the GIL around every row it steps: see _rowids_in_steps). Each step goes
+    on below the last, so every item comes once, newest first, and one whose pages fall on both
+    sides of a step has all of them noted; a reader that stops early reads no more steps."""
+    from datetime import timedelta
+
+    from app.search.embedded import CHUNK_BITS
+
+    backend = EmbeddedBackend(tmp_path / "search.db")
+    backend.setup()
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    backend.upsert([
+        SearchDocument(item_id=i, kind="paper", title=f"paper {i}", pages=[f"wombat page {p}" for p in range(3)],
+                       saved_at=start + timedelta(minutes=i))
+        for i in range(1, 21)
+    ])
+    statements: list[str] = []  # this code's own (FTS5's start "--")
+    with backend._connection() as conn:
+        item_of = dict(conn.execute("SELECT rowkey, item_id FROM items"))
+        conn.set_trace_callback(lambda sql: sql.startswith("--") or statements.append(sql))
+        chunk_ids: dict[int, list[int]] = {}
+        keys = list(backend._stream(conn, "chunks", '"wombat"', ("", []), chunk_ids, first=2))
+        read_all = list(statements)
+        statements.clear()
+        stream = backend._stream(conn, "chunks", '"wombat"', ("", []), {}, first=2)
+        first_three = [next(stream) for _ in range(3)]
+        stream.close()
+        conn.set_trace_callback(None)
+    assert [item_of[k] for k in keys] == list(range(20, 0, -1))
+    assert all(len(chunk_ids[k]) == 3 and {c >> CHUNK_BITS for c in chunk_ids[k]} == {k} for k in keys)
+    # 60 matching pages in steps of 2, 4, 8, 16 and 32 rows; the 6th is not asked (the 5th fell short)
+    assert len(read_all) == 5 and all(s.startswith("SELECT count(*), group_concat(r)") for s in read_all)
+    assert first_three == keys[:3] and len(statements) == 3  # pages 1-2, 3-6, 7-14
+    backend.close()
+
+
 def test_the_item_count_behind_estimates_follows_every_write(tmp_path):
     """The count of items a capped search scales its total by is kept between searches; a
     write by this backend or by another connection (the worker's) counts it again."""
