@@ -15,7 +15,8 @@ idle figures as ``bench/run`` measures them (one client saving back to back with
 busy, figure 1; the 200 search queries one after the other, figure 2), then the load of figure 8
 (four people typing searches, four saving a link a second, the worker importing a BibTeX file and
 then arXiv papers). Prints one row per run and the medians per variant of each figure and of the
-load/idle ratios.
+load/idle ratios. With ``--burst S``, each run then has the same eight people back to back for S
+seconds (figure 8's last rows: the throughput and latency at saturation), in a second table.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class LoadAB:
             save_idle = (max(url_row.p50, tweet_row.p50), max(url_row.p95, tweet_row.p95))
             times, errors, _ = b.under_load(self.args.seconds)
             search_t, save_t = times["search"], times["save"]
+            burst = b.saturation(self.args.burst) if self.args.burst else None
         finally:
             stack.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -95,6 +97,10 @@ class LoadAB:
                    save_load=pct(save_t))
         row["search_ratio"] = row["search_load"][1] / row["search_idle"][1]
         row["save_ratio"] = row["save_load"][1] / row["save_idle"][1]
+        if burst is not None:
+            burst_times, burst_errors, _ = burst
+            row["burst"] = {what: (len(xs) / self.args.burst, *pct(xs)) for what, xs in burst_times.items() if xs}
+            row["errors"] += len(burst_errors)
         return row
 
     def run(self) -> None:
@@ -122,6 +128,16 @@ class LoadAB:
             med.update({k: statistics.median(r[k] for r in rows) for k in ("search_ratio", "save_ratio")})
             med["errors"] = sum(r["errors"] for r in rows)
             lines.append(f"{name:<12} {'med':>5} {fmt(med)}")
+        if self.args.burst:
+            lines += ["", f"8 people back to back for {self.args.burst:g} s: requests/s, p50/p95 ms",
+                      f"{'variant':<12} {'round':>5} {'search/s':>9} {'search':>13} {'save/s':>7} {'save':>13}"]
+            for row in self.rows:
+                lines.append(f"{row['variant']:<12} {row['round']:>5} {fmt_burst(row['burst'])}")
+            for name, _ in variants:
+                rows = [r["burst"] for r in self.rows if r["variant"] == name]
+                med = {what: tuple(statistics.median(r[what][i] for r in rows) for i in range(3))
+                       for what in ("search", "save")}
+                lines.append(f"{name:<12} {'med':>5} {fmt_burst(med)}")
         return "\n".join(lines)
 
     def close(self) -> None:
@@ -136,6 +152,14 @@ def fmt(row: dict) -> str:
             f"{pair(row['save_idle'])} {pair(row['save_load'])} {row['save_ratio']:6.2f} {row['errors']:>4}")
 
 
+def fmt_burst(burst: dict) -> str:
+    def one(what: str) -> str:
+        rate, p50, p95 = burst[what]
+        return f"{rate:>{9 if what == 'search' else 7}.1f} {p50:6.1f}/{p95:6.1f}"
+
+    return f"{one('search')} {one('save')}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--library", required=True, help="a directory a bench/run --keep run left")
@@ -144,6 +168,8 @@ def main() -> int:
                          "PYTHONPATH=<dir>: the code of that checkout); two or more")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=40, help="length of the load (figure 8 uses 60)")
+    ap.add_argument("--burst", type=float, default=0,
+                    help="then the eight people back to back for this many seconds (figure 8 uses 20; 0: not)")
     args = ap.parse_args()
     if len(args.variant) < 2:
         ap.error("give two or more --variant")

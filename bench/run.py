@@ -763,6 +763,12 @@ class Bench:
         self.make_busy(self.emb, 10 if self.quick else 40)
         return self._clients(seconds, search_every=SEARCH_EVERY, save_every=SAVE_EVERY)
 
+    def saturation(self, seconds: float) -> tuple[dict[str, list], list, dict[str, list]]:
+        """Figure 8's last rows: the eight people of _clients back to back, with no pause, while
+        the worker fetches arXiv papers."""
+        self.make_busy(self.emb, 5 if self.quick else 20)
+        return self._clients(seconds, search_every=0.0, save_every=0.0)
+
     def fig_load(self) -> None:
         """Figure 8. Eight people at once while the worker imports (a 10,000-entry BibTeX file,
         then arXiv papers): four search as they type (the search box sends at most one request
@@ -820,8 +826,7 @@ class Bench:
                                         f" (a ping paced as they are: {pingers_p95 / ping_p95:.2f}x"
                                         " one back to back)")))
         burst = 5 if self.quick else 20
-        self.make_busy(self.emb, 5 if self.quick else 20)
-        times, errors, _ = self._clients(burst, search_every=0.0, save_every=0.0)
+        times, errors, _ = self.saturation(burst)
         search_t, save_t = times["search"], times["save"]
         for what, xs, idle in (("search", search_t, self.idle.get("search embedded")), ("save", save_t, idle_save)):
             p50, p95 = pct(xs)
