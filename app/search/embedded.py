@@ -79,6 +79,7 @@ MAX_TYPO_CANDIDATES = 12
 # newest first (100k items: 7.8 -> 1.5 ms for the first 1,000 items; 5.4 -> 0.7 ms within one).
 MAX_PREFIX_WORDS = 32
 HEAD_PREFIX_INDEXED = 6  # the longest prefix index of head
+EXCLUDED_STEP = 16384  # rows per step when every match of an excluded word is read
 BEST_CHUNK_CANDIDATES = 32  # matching chunks of one item scored for its snippet
 
 # Plain tables holding indexed data (besides meta and the FTS5 tables head and chunks).
@@ -142,9 +143,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5 (
 _ABOVE_EVERY_ROWID = (1 << 63) - 1
 
 
-def _rowids_in_steps(conn: sqlite3.Connection, sql: str, params: list, first: int) -> Iterator[int]:
+def _rowids_in_steps(
+    conn: sqlite3.Connection, sql: str, params: list, first: int, most: int = 1024
+) -> Iterator[int]:
     """The rowids ``sql`` selects, newest first, read ``first`` at a time, then twice as many each
-    step (up to 1024). ``sql`` selects ``t.rowid AS r`` and ends ``AND t.rowid < ? ORDER BY
+    step (up to ``most``). ``sql`` selects ``t.rowid AS r`` and ends ``AND t.rowid < ? ORDER BY
     t.rowid DESC LIMIT ?``; ``params`` are the values before those two.
 
     Each step comes back as one row (the rowids joined by SQLite), not a row per rowid: Python's
@@ -163,7 +166,7 @@ def _rowids_in_steps(conn: sqlite3.Connection, sql: str, params: list, first: in
         if n < step:
             return
         below = rowids[-1]
-        step = min(step * 2, 1024)
+        step = min(step * 2, most)
 
 
 def _one_row_json(conn: sqlite3.Connection, sql: str, params, *columns: str) -> list[list]:
@@ -595,13 +598,14 @@ class EmbeddedBackend:
 
     def _stream(
         self, conn, table: str, expr: str, filters: tuple[str, list], chunk_ids: dict | None = None,
-        first: int = 64,
+        first: int = 64, most: int = 1024,
     ):
         """Item rowkeys matching expr in table ('head' or 'chunks'), newest first, each once.
 
         FTS5 finds the rows as they are read, so they are read in growing steps from ``first``
         (the rows the caller expects to need): a page of 20 from a common word costs 24 rows,
-        not a step of 256.
+        not a step of 256. Steps grow up to ``most`` rows: a caller that reads every match
+        (_excluded) asks for large steps, as each step is a query of its own.
 
         ``chunk_ids``: for chunks, the matching chunk rowids of each item streamed are noted
         there (up to BEST_CHUNK_CANDIDATES), so its snippet needs no search of its own."""
@@ -614,7 +618,7 @@ class EmbeddedBackend:
             )
         else:
             sql = f"SELECT t.rowid AS r FROM {table} t WHERE {table} MATCH ? AND t.rowid < ? ORDER BY t.rowid DESC LIMIT ?"
-        rowids = _rowids_in_steps(conn, sql, [expr, *params], max(first, 1))
+        rowids = _rowids_in_steps(conn, sql, [expr, *params], max(first, 1), most)
         try:
             if table == "head":
                 yield from rowids
@@ -635,8 +639,8 @@ class EmbeddedBackend:
             if not term:
                 continue
             expr = _phrase(term[0].tokens)
-            out.update(self._stream(conn, "head", expr, ("", [])))
-            out.update(self._stream(conn, "chunks", expr, ("", [])))
+            out.update(self._stream(conn, "head", expr, ("", []), first=EXCLUDED_STEP, most=EXCLUDED_STEP))
+            out.update(self._stream(conn, "chunks", expr, ("", []), first=EXCLUDED_STEP, most=EXCLUDED_STEP))
         return out
 
     def _search(self, conn: sqlite3.Connection, q: SearchQuery) -> SearchResults:

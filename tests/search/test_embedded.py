@@ -149,7 +149,8 @@ def test_matches_are_read_a_step_at_a_time_each_step_one_row(tmp_path):
     """FTS5's matches are read in growing steps, each step as one row of rowids (Python's
     sqlite3 lets go of the GIL around every row it steps: see _rowids_in_steps). Each step goes
     on below the last, so every item comes once, newest first, and one whose pages fall on both
-    sides of a step has all of them noted; a reader that stops early reads no more steps."""
+    sides of a step has all of them noted; a reader that stops early reads no more steps, and
+    one that reads every match (an excluded word's) takes them in large steps."""
     from datetime import timedelta
 
     from app.search.embedded import CHUNK_BITS
@@ -158,7 +159,7 @@ def test_matches_are_read_a_step_at_a_time_each_step_one_row(tmp_path):
     backend.setup()
     start = datetime(2025, 1, 1, tzinfo=UTC)
     backend.upsert([
-        SearchDocument(item_id=i, kind="paper", title=f"paper {i}", pages=[f"wombat page {p}" for p in range(3)],
+        SearchDocument(item_id=i, kind="paper", title=f"paper {i}", pages=[f"wombat page {p}" for p in range(4)],
                        saved_at=start + timedelta(minutes=i))
         for i in range(1, 21)
     ])
@@ -173,12 +174,16 @@ def test_matches_are_read_a_step_at_a_time_each_step_one_row(tmp_path):
         stream = backend._stream(conn, "chunks", '"wombat"', ("", []), {}, first=2)
         first_three = [next(stream) for _ in range(3)]
         stream.close()
+        after_three = list(statements)
+        statements.clear()
+        excluded = backend._excluded(conn, parse_query("platypus -wombat"))
         conn.set_trace_callback(None)
     assert [item_of[k] for k in keys] == list(range(20, 0, -1))
-    assert all(len(chunk_ids[k]) == 3 and {c >> CHUNK_BITS for c in chunk_ids[k]} == {k} for k in keys)
-    # 60 matching pages in steps of 2, 4, 8, 16 and 32 rows; the 6th is not asked (the 5th fell short)
-    assert len(read_all) == 5 and all(s.startswith("SELECT count(*), group_concat(r)") for s in read_all)
-    assert first_three == keys[:3] and len(statements) == 3  # pages 1-2, 3-6, 7-14
+    assert all(len(chunk_ids[k]) == 4 and {c >> CHUNK_BITS for c in chunk_ids[k]} == {k} for k in keys)
+    # 80 matching pages in steps of 2, 4, 8, 16, 32 and 64 rows; the 7th is not asked (the 6th fell short)
+    assert len(read_all) == 6 and all(s.startswith("SELECT count(*), group_concat(r)") for s in read_all)
+    assert first_three == keys[:3] and len(after_three) == 3  # pages 1-2, 3-6, 7-14
+    assert excluded == set(keys) and len(statements) == 2  # one step for the titles, one for the pages
     backend.close()
 
 
