@@ -143,6 +143,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5 (
 _ABOVE_EVERY_ROWID = (1 << 63) - 1
 
 
+def _newest_first(joined: str | None) -> list[int]:
+    """The integers SQLite joined with commas (group_concat), largest first: group_concat keeps no
+    order of its own."""
+    return sorted(map(int, joined.split(",")), reverse=True) if joined else []
+
+
 def _rowids_in_steps(
     conn: sqlite3.Connection, sql: str, params: list, first: int, most: int = 1024
 ) -> Iterator[int]:
@@ -161,7 +167,7 @@ def _rowids_in_steps(
         n, joined = conn.execute(batch, [*params, below, step]).fetchone()
         if not n:
             return
-        rowids = sorted(map(int, joined.split(",")), reverse=True)
+        rowids = _newest_first(joined)
         yield from rowids
         if n < step:
             return
@@ -792,8 +798,7 @@ class EmbeddedBackend:
         pool_size = max(self.candidate_cap, need) if q.sort != "published" else self.candidate_cap
         pool = None
         if q.with_facets:  # one row, not one per item (see _rowids_in_steps)
-            joined = conn.execute(f"SELECT group_concat(rowkey) FROM ({newest})", [*params, pool_size]).fetchone()[0]
-            pool = sorted(map(int, joined.split(",")), reverse=True) if joined else []
+            pool = _newest_first(conn.execute(f"SELECT group_concat(rowkey) FROM ({newest})", [*params, pool_size]).fetchone()[0])
         if pool is not None and q.sort != "published":
             keys = pool[q.offset : need]
         else:
