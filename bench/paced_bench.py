@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.run import pct  # noqa: E402
 
 WAYS = ("back to back", "after a sleep", "after a busy wait")
 WORDS = "model data learning network training language attention diffusion graph agent".split()
@@ -125,10 +126,6 @@ def measure(runs: int, rounds: int, seconds: float) -> dict[tuple[str, str], tup
     return out
 
 
-def p95(xs: list[float]) -> float:
-    return sorted(xs)[int(len(xs) * 0.95)]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=100, help="calls timed per work, way and round")
@@ -139,11 +136,11 @@ def main() -> None:
     print(f"\nThe same work back to back and paced ({args.pause} s pauses), ms; {args.runs} x {args.rounds} per row")
     print(f"{'work':<13}{'way':<19}{'wall p50':>9}{'p95':>8}{'CPU p50':>9}{'p95 / back to back':>20}")
     for name in dict.fromkeys(n for n, _ in out):
-        base = p95(out[(name, WAYS[0])][0])
+        base = pct(out[(name, WAYS[0])][0])[1]
         for way in WAYS:
             walls, cpus = out[(name, way)]
-            print(f"{name:<13}{way:<19}{statistics.median(walls):>9.2f}{p95(walls):>8.2f}"
-                  f"{statistics.median(cpus):>9.2f}{p95(walls) / base:>19.2f}x")
+            p50, p95 = pct(walls)
+            print(f"{name:<13}{way:<19}{p50:>9.2f}{p95:>8.2f}{pct(cpus)[0]:>9.2f}{p95 / base:>19.2f}x")
 
 
 if __name__ == "__main__":

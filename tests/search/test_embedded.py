@@ -187,6 +187,34 @@ def test_matches_are_read_a_step_at_a_time_each_step_one_row(tmp_path):
     backend.close()
 
 
+def test_facets_typo_keys_and_prefix_words_are_each_read_as_one_row(tmp_path):
+    """The look-ups a search makes besides its matches (the prefix words a Latin prefix begins,
+    the typo keys of a word, the two facet counts) come back as one row of JSON each, whatever
+    rows they hold (see _rowids_in_steps); the search finds the same items through them."""
+    backend = EmbeddedBackend(tmp_path / "search.db")
+    backend.setup()
+    backend.upsert([
+        SearchDocument(item_id=i, kind=("paper", "tweet")[i % 2], title=f"transformer {w} study {i}",
+                       tags=[f"tag{i % 3}", "shared"], year=2020 + i % 4)
+        for i, w in enumerate(["attention", "attentive", "attend", "attends", "attending", "diffusion"] * 3, start=1)
+    ])
+    statements: list[str] = []
+    with backend._connection() as conn:
+        conn.set_trace_callback(lambda sql: sql.startswith("--") or statements.append(sql))
+    found = backend.search(parse_query("atten", limit=50))  # a prefix of 5 words
+    typo = backend.search(parse_query("difusion transformer", limit=50))  # a typo, found by its keys
+    with backend._connection() as conn:
+        conn.set_trace_callback(None)
+    lookups = [s for s in statements if any(t in s for t in ("prefix_words", "typo_keys", "item_tags", "GROUP BY"))]
+    assert {t for t in ("prefix_words", "typo_keys", "item_tags") if any(t in s for s in lookups)} == {
+        "prefix_words", "typo_keys", "item_tags"}
+    assert lookups and all(s.startswith("SELECT json_group_array(json_array(") for s in lookups), lookups
+    assert len(found.hits) == 15 and found.facets["tags"] == {"shared": 15, "tag1": 6, "tag2": 6, "tag0": 3}
+    assert found.facets["kind"] == {"paper": 6, "tweet": 9}
+    assert sorted(h.item_id for h in typo.hits) == [6, 12, 18]
+    backend.close()
+
+
 def test_the_item_count_behind_estimates_follows_every_write(tmp_path):
     """The count of items a capped search scales its total by is kept between searches; a
     write by this backend or by another connection (the worker's) counts it again."""
