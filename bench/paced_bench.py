@@ -132,6 +132,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--pause", type=float, default=0.2, help="seconds between paced calls (jittered x0.5-1.5)")
     args = ap.parse_args()
+    if args.runs < 1 or args.rounds < 1 or args.pause < 0:
+        ap.error("--runs and --rounds must be 1 or more, --pause 0 or more")
     out = measure(args.runs, args.rounds, args.pause)
     print(f"\nThe same work back to back and paced ({args.pause} s pauses), ms; {args.runs} x {args.rounds} per row")
     print(f"{'work':<13}{'way':<19}{'wall p50':>9}{'p95':>8}{'CPU p50':>9}{'p95 / back to back':>20}")

@@ -41,3 +41,15 @@ def test_a_busy_wait_keeps_the_cpu_and_a_sleep_gives_it_up():
     wall = time.perf_counter()
     pause("back to back", 0.1, rng)
     assert time.perf_counter() - wall < 0.01
+
+
+def test_counts_below_one_and_a_negative_pause_are_refused_with_a_message():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for bad in (["--runs", "0"], ["--rounds", "0"], ["--pause", "-1"]):
+        proc = subprocess.run([sys.executable, "bench/paced_bench.py", *bad], capture_output=True, text=True,
+                              timeout=60, cwd=root)
+        assert proc.returncode == 2 and "--runs and --rounds must be 1 or more" in proc.stderr
